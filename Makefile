@@ -1,0 +1,27 @@
+# Two entry points, each installing what it needs first: `make smoke` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Without a GPU, ask for the CPU build by its local version: it exists only as a CPU wheel
+# (a local wheel folder or the PyTorch CPU index given in PIP_EXTRA_INDEX_URL), so pip fails
+# loudly instead of downloading several GB of CUDA libraries.
+TORCH_SPEC := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo "torch==2.13.0" || echo "torch==2.13.0+cpu")
+
+.PHONY: install smoke test lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q '$(TORCH_SPEC)'
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+smoke: install
+	$(PY) -m orchestrator.sweep smoke
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

@@ -1,0 +1,57 @@
+"""Shared test helpers: a trial session that records checkpoints the way Ray Tune persists them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# DeepSpeed's one-off JIT build of its CPU comm op is reused from here across test runs.
+os.environ.setdefault(
+    "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "vdm-sweeps" / "torch_extensions")
+)
+
+
+class Preempted(Exception):
+    """Raised by the session to stop a trial the way a lost spot node would."""
+
+
+class RecordingSession:
+    """Copies every reported checkpoint into `root/step_N` (as Tune persists them) and can stop
+    the trial right after a given step's checkpoint, or start it from an earlier checkpoint."""
+
+    def __init__(self, root: Path, restore_from: Path | None = None, stop_after: int | None = None):
+        self.root = root
+        self.restore_from = restore_from
+        self.stop_after = stop_after
+        self.trial_id = "test_trial"
+        self.trial_name = "test_trial"
+        self.reports: list[dict] = []
+        self.checkpoints: dict[int, Path] = {}
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[Path | None]:
+        yield self.restore_from
+
+    def report(self, metrics: dict, checkpoint_dir: Path | None = None) -> None:
+        self.reports.append(dict(metrics))
+        if checkpoint_dir is not None:
+            target = self.root / f"step_{metrics['step']}"
+            shutil.copytree(checkpoint_dir, target)
+            self.checkpoints[metrics["step"]] = target
+            if metrics["step"] == self.stop_after:
+                raise Preempted(f"stopped after step {self.stop_after}")
+
+
+@pytest.fixture
+def session_factory(tmp_path):
+    def make(name: str, **kwargs) -> RecordingSession:
+        root = tmp_path / name
+        root.mkdir()
+        return RecordingSession(root, **kwargs)
+
+    return make

@@ -1,0 +1,33 @@
+"""Backbone registry: one module per video diffusion model in this package, looked up by name."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+
+from trainables.backbones.base import SCALES, Backbone, Sample
+
+__all__ = ["Backbone", "Sample", "backbone_names", "load"]
+
+_NOT_BACKBONES = {"base"}
+
+
+def backbone_names() -> list[str]:
+    return sorted(
+        info.name for info in pkgutil.iter_modules(__path__) if info.name not in _NOT_BACKBONES
+    )
+
+
+def load(
+    name: str, scale: str = "tiny", path: str | os.PathLike[str] | None = None, **kwargs
+) -> Backbone:
+    """`tiny`: real diffusers classes from small seeded configs; `full`: a local hub-layout folder
+    (a tiny model saved with `save_pretrained` also loads this way, through the same code)."""
+    names = backbone_names()
+    if name not in names:
+        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(names)}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    return module.load(scale=scale, path=path, **kwargs)

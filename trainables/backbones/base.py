@@ -1,0 +1,119 @@
+"""The contract every backbone module fulfils, so the engine and the trial never branch on a name.
+
+A backbone is a *specification* in the finetrainers sense: it knows how its own image-to-video
+pipeline conditions on the first frame, what its training objective is, how it samples, and which
+module names make up each LoRA group. Everything else (LoRA, DeepSpeed, tracking) is generic.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SCALES = ("tiny", "full")
+LORA_GROUPS = ("QK", "VO", "QKVO", "all-linear", "QKVO+FF")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sampled video (F×H×W×3 uint8) and the latent of its last frame, for latent-space checks."""
+
+    video: np.ndarray
+    last_latent: torch.Tensor
+
+    @property
+    def last_frame(self) -> np.ndarray:
+        return self.video[-1]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPUs as the paper trains; fp32 on the CPU, where bit-exact resumes are tested."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Build random tiny weights from a fixed seed without disturbing the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def require_folder(path: str | os.PathLike[str], subfolders: tuple[str, ...], hub_id: str) -> Path:
+    """Fail with one line naming what is missing, before diffusers fails with ten."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"weights folder {str(root)!r} does not exist; expected {hub_id} layout"
+        )
+    missing = [name for name in subfolders if not (root / name).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"weights folder {str(root)!r} lacks {', '.join(missing)}; expected the "
+            f"{hub_id} layout with subfolders {', '.join(subfolders)}"
+        )
+    return root
+
+
+def to_unit_range(frames: np.ndarray) -> torch.Tensor:
+    """uint8 F×H×W×3 frames → float C×F×H×W in [-1, 1], as diffusers' VideoProcessor normalizes."""
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected F×H×W×3 uint8 frames, got {frames.dtype} {frames.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
+    return tensor.permute(3, 0, 1, 2)
+
+
+class Backbone(abc.ABC):
+    """One image-to-video model: frozen components plus its own conditioning, loss and sampler."""
+
+    name: str
+    #: VAE temporal compression: a video must have 1 + k·frame_stride frames.
+    frame_stride: int
+    transformer: torch.nn.Module
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.device = device
+        self.dtype = dtype
+
+    @abc.abstractmethod
+    def lora_targets(self, group: str) -> list[str]:
+        """The exact module names a LoRA group adapts (no regex, no silent extras)."""
+
+    @abc.abstractmethod
+    def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
+        """Encode one transition video into what the loss needs (CPU tensors: cacheable)."""
+
+    @abc.abstractmethod
+    def loss(
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        """The model's own training objective on a stacked batch of prepared examples."""
+
+    @abc.abstractmethod
+    def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+        """Sample a video from a first frame with the model's own pipeline, without CFG."""
+
+    @abc.abstractmethod
+    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
+        """Save the LoRA in the diffusers format that `load_lora_weights` reads; return the file."""
+
+    def check_frames(self, frames: int) -> None:
+        if frames < 2 or (frames - 1) % self.frame_stride:
+            raise ValueError(
+                f"{self.name} needs 1 + {self.frame_stride}k frames (5, 9, 13, ...), got {frames}"
+            )
+
+    def check_group(self, group: str) -> None:
+        if group not in LORA_GROUPS:
+            raise ValueError(f"unknown LoRA group {group!r}; allowed: {', '.join(LORA_GROUPS)}")

@@ -1,0 +1,318 @@
+"""CogVideoX1.5 image-to-video (THUDM/CogVideoX1.5-5B-I2V), as its diffusers pipeline runs it.
+
+Training mirrors `CogVideoXImageToVideoPipeline` and diffusers' own I2V LoRA script: v-prediction
+on the DDPM schedule with loss weight 1/(1−ᾱ_t); the first frame is lightly noised, encoded on its
+own (this VAE is not causal in time), scaled as the pipeline scales it, zero-padded over time and
+concatenated to the noisy video latent on the channel axis. CogVideoX1.5 patches time by 2, so an
+odd number of latent frames gets one leading copy of the first frame, exactly as the pipeline pads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import (
+    AutoencoderKLCogVideoX,
+    CogVideoXDPMScheduler,
+    CogVideoXImageToVideoPipeline,
+    CogVideoXTransformer3DModel,
+)
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from PIL import Image
+from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+from trainables.backbones.base import (
+    Backbone,
+    Sample,
+    default_device,
+    default_dtype,
+    require_folder,
+    seeded,
+    to_unit_range,
+)
+
+HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
+SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+PROMPT = "A smooth video transition from the first frame to the result."
+
+# Tiny stand-ins: the real classes, small configs (constraints: head dim a multiple of 16 for the
+# 3D RoPE, ofs_embed_dim == time_embed_dim, sample size ≥ the latent grid for the sliced RoPE).
+TINY_TRANSFORMER = dict(
+    num_attention_heads=2,
+    attention_head_dim=16,
+    in_channels=8,
+    out_channels=4,
+    time_embed_dim=16,
+    ofs_embed_dim=16,
+    text_embed_dim=32,
+    num_layers=2,
+    sample_width=16,
+    sample_height=16,
+    sample_frames=9,
+    patch_size=2,
+    patch_size_t=2,
+    patch_bias=False,
+    temporal_compression_ratio=4,
+    max_text_seq_length=64,
+    use_rotary_positional_embeddings=True,
+    use_learned_positional_embeddings=False,
+)
+TINY_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    block_out_channels=(8, 8, 8, 8),
+    latent_channels=4,
+    layers_per_block=1,
+    norm_num_groups=2,
+    temporal_compression_ratio=4,
+    invert_scale_latents=True,
+)
+TINY_T5 = dict(
+    vocab_size=128,
+    d_model=32,
+    d_kv=8,
+    d_ff=64,
+    num_layers=1,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+)
+# CogVideoX1.5's scheduler_config.json.
+SCHEDULER = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    num_train_timesteps=1000,
+    prediction_type="v_prediction",
+    rescale_betas_zero_snr=True,
+    set_alpha_to_one=True,
+    snr_shift_scale=1.0,
+    steps_offset=0,
+    timestep_spacing="trailing",
+)
+
+
+def _tiny_tokenizer() -> T5Tokenizer:
+    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(".", -3.0), (",", -3.0)]
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def build_tiny_pipeline(seed: int = 0) -> CogVideoXImageToVideoPipeline:
+    """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
+    with seeded(seed):
+        transformer = CogVideoXTransformer3DModel(**TINY_TRANSFORMER)
+    with seeded(seed + 1):
+        vae = AutoencoderKLCogVideoX(**TINY_VAE)
+    with seeded(seed + 2):
+        text_encoder = T5EncoderModel(T5Config(**TINY_T5)).eval()
+    return CogVideoXImageToVideoPipeline(
+        tokenizer=_tiny_tokenizer(),
+        text_encoder=text_encoder,
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDPMScheduler(**SCHEDULER),
+    )
+
+
+def load_pipeline(
+    path: str | os.PathLike[str], dtype: torch.dtype
+) -> CogVideoXImageToVideoPipeline:
+    root = require_folder(path, SUBFOLDERS, HUB_ID)
+    return CogVideoXImageToVideoPipeline.from_pretrained(root, torch_dtype=dtype)
+
+
+class CogVideoX(Backbone):
+    name = "cogvideox"
+    frame_stride = 4
+
+    def __init__(
+        self,
+        pipeline: CogVideoXImageToVideoPipeline,
+        device: torch.device,
+        dtype: torch.dtype,
+        prompt: str = PROMPT,
+    ) -> None:
+        super().__init__(device, dtype)
+        pipeline.to(device)
+        if pipeline.transformer.dtype != dtype:
+            pipeline.to(dtype=dtype)
+        pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = pipeline
+        self.transformer = pipeline.transformer
+        self.vae = pipeline.vae
+        self.scheduler = pipeline.scheduler
+        for module in (self.transformer, self.vae, pipeline.text_encoder):
+            module.requires_grad_(False)
+        self.vae.eval()
+        self.prompt_embeds, _ = pipeline.encode_prompt(
+            prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.transformer.config.max_text_seq_length,
+            device=device,
+            dtype=dtype,
+        )
+        # The text encoder is not needed once the fixed prompt is embedded.
+        pipeline.text_encoder.to("cpu")
+
+    # -- LoRA groups ---------------------------------------------------------------------------
+    def lora_targets(self, group: str) -> list[str]:
+        """CogVideoX has one joint text+video self-attention per block and no cross-attention,
+        so every attention group covers the text tokens too; `all-linear` is anchored to the
+        blocks (peft's "all-linear" would also adapt proj_out and the time/ofs embedders)."""
+        self.check_group(group)
+        per_block = {
+            "QK": ["attn1.to_q", "attn1.to_k"],
+            "VO": ["attn1.to_v", "attn1.to_out.0"],
+            "QKVO": ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"],
+            "QKVO+FF": [
+                *("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"),
+                *("ff.net.0.proj", "ff.net.2"),
+            ],
+            "all-linear": [
+                *("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"),
+                *("ff.net.0.proj", "ff.net.2", "norm1.linear", "norm2.linear"),
+            ],
+        }[group]
+        blocks = range(self.transformer.config.num_layers)
+        return [f"transformer_blocks.{i}.{name}" for i in blocks for name in per_block]
+
+    # -- training ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
+        self.check_frames(video.shape[0])
+        pixels = to_unit_range(video).unsqueeze(0).to(self.device, self.dtype)  # 1,C,F,H,W
+        video_dist = self.vae.encode(pixels).latent_dist
+        return {
+            "video_latent_params": video_dist.parameters[0].cpu(),  # 2C,f,h,w (mean, logvar)
+            "first_frame": pixels[0, :, :1].cpu(),  # C,1,H,W in [-1, 1]
+        }
+
+    def _image_latents(self, first_frame: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The pipeline's image latent: lightly noised (σ = exp(N(−3, 0.5)), as the I2V script
+        does), encoded alone, scaled the pipeline's way; B,1,C,h,w."""
+        batch = first_frame.shape[0]
+        sigma = torch.exp(torch.randn(batch, generator=generator, device=self.device) * 0.5 - 3.0)
+        noise = torch.randn(first_frame.shape, generator=generator, device=self.device)
+        noisy = first_frame + noise.to(self.dtype) * sigma.view(-1, 1, 1, 1, 1).to(self.dtype)
+        latents = self.vae.encode(noisy).latent_dist.sample(generator=generator)
+        return self._scale_image_latents(latents.permute(0, 2, 1, 3, 4))
+
+    def _scale_image_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        scale = self.vae.config.scaling_factor
+        return latents / scale if self.vae.config.invert_scale_latents else latents * scale
+
+    def _pad_for_time_patches(self, latents: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """CogVideoX1.5 patches time by 2: prepend copies of the first latent frame, like the
+        pipeline, and say how many were added (they are dropped before decoding)."""
+        patch_t = self.transformer.config.patch_size_t
+        extra = 0 if patch_t is None else (-latents.shape[1]) % patch_t
+        if extra:
+            latents = torch.cat([latents[:, :1].expand(-1, extra, -1, -1, -1), latents], dim=1)
+        return latents, extra
+
+    def _transformer_kwargs(self, latents: torch.Tensor, height: int, width: int) -> dict:
+        config = self.transformer.config
+        rope = None
+        if config.use_rotary_positional_embeddings:
+            rope = self.pipeline._prepare_rotary_positional_embeddings(
+                height, width, latents.shape[1], self.device
+            )
+        ofs = None if config.ofs_embed_dim is None else latents.new_full((1,), 2.0)
+        return {"image_rotary_emb": rope, "ofs": ofs}
+
+    def loss(
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        params = batch["video_latent_params"].to(self.device, self.dtype)
+        first_frame = batch["first_frame"].to(self.device, self.dtype)
+        height, width = first_frame.shape[-2:]
+        # Sample the video latent from its cached distribution each step, as the I2V script does.
+        video = DiagonalGaussianDistribution(params).sample(generator=generator)
+        video = (video * self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4)  # B,f,C,h,w
+        image = self._image_latents(first_frame, generator)
+        image = torch.cat([image, image.new_zeros(video.shape)[:, 1:]], dim=1)
+        video, extra = self._pad_for_time_patches(video)
+        image, _ = self._pad_for_time_patches(image)
+
+        batch_size = video.shape[0]
+        noise = torch.randn(video.shape, generator=generator, device=self.device).to(self.dtype)
+        steps = self.scheduler.config.num_train_timesteps
+        timesteps = torch.randint(0, steps, (batch_size,), generator=generator, device=self.device)
+        noisy = self.scheduler.add_noise(video, noise, timesteps)
+        output = model(
+            hidden_states=torch.cat([noisy, image], dim=2),
+            encoder_hidden_states=self.prompt_embeds.expand(batch_size, -1, -1),
+            timestep=timesteps,
+            return_dict=False,
+            **self._transformer_kwargs(noisy, height, width),
+        )[0]
+        predicted = self.scheduler.get_velocity(output, noisy, timesteps)
+        alphas = self.scheduler.alphas_cumprod.to(self.device)[timesteps]
+        weights = (1.0 / (1.0 - alphas)).view(-1, 1, 1, 1, 1)
+        error = weights * (predicted.float() - video.float()) ** 2
+        return error[:, extra:].mean()
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+        self.check_frames(frames)
+        height, width = image.shape[:2]
+        was_training = self.transformer.training
+        self.transformer.eval()
+        try:
+            latents = self.pipeline(
+                image=Image.fromarray(image),
+                prompt_embeds=self.prompt_embeds,
+                guidance_scale=1.0,
+                use_dynamic_cfg=False,
+                num_inference_steps=steps,
+                num_frames=frames,
+                height=height,
+                width=width,
+                generator=torch.Generator(self.device).manual_seed(seed),
+                output_type="latent",
+                return_dict=False,
+            )[0]
+        finally:
+            self.transformer.train(was_training)
+        # As the pipeline does before decoding: drop the frames added for time patches.
+        latents = latents[:, latents.shape[1] - ((frames - 1) // self.frame_stride + 1) :]
+        decoded = self.pipeline.decode_latents(latents)
+        video = self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
+        video_u8 = np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+        return Sample(video=video_u8, last_latent=latents[0, -1].float().cpu())
+
+    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
+        from peft.utils import get_peft_model_state_dict
+
+        # The LoRA config travels as safetensors metadata, so loaders get α (not α = rank).
+        CogVideoXImageToVideoPipeline.save_lora_weights(
+            str(directory),
+            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
+            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
+            safe_serialization=True,
+        )
+        return Path(directory) / "pytorch_lora_weights.safetensors"
+
+
+def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None, **kwargs) -> CogVideoX:
+    device = default_device()
+    dtype = default_dtype(device)
+    if scale == "tiny" and path is None:
+        pipeline = build_tiny_pipeline()
+    else:
+        if path is None:
+            raise ValueError(
+                f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
+            )
+        pipeline = load_pipeline(path, dtype)
+    return CogVideoX(pipeline, device, dtype, **kwargs)

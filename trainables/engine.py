@@ -1,0 +1,114 @@
+"""The DeepSpeed engine of one trial and its checkpoints.
+
+One process per fractional-GPU trial: DeepSpeed runs with world size 1 (ZeRO-2 by default, the
+optimizer optionally offloaded). DeepSpeed insists on a process group even then, so we make one on
+127.0.0.1 with a free port; Ray reuses worker processes across trials, so an existing group is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import deepspeed
+import torch
+import torch.distributed as dist
+
+CHECKPOINT_TAG = "state"
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    warmup_steps: int
+    max_grad_norm: float
+    batch_size: int
+    zero_stage: int = 2
+    offload_optimizer: bool = False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_process_group() -> None:
+    """A single-rank group; without these variables DeepSpeed tries MPI discovery and fails."""
+    if dist.is_available() and dist.is_initialized():
+        return
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(_free_port()),
+        RANK="0",
+        LOCAL_RANK="0",
+        WORLD_SIZE="1",
+    )
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    deepspeed.init_distributed(dist_backend=backend, verbose=False)
+
+
+def deepspeed_config(settings: OptimSettings, bf16: bool) -> dict[str, Any]:
+    zero: dict[str, Any] = {"stage": settings.zero_stage}
+    if settings.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    return {
+        "train_micro_batch_size_per_gpu": settings.batch_size,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": settings.max_grad_norm,
+        "zero_optimization": zero,
+        # torch's AdamW is what the paper's scripts use; DeepSpeed only vouches for its own.
+        "zero_allow_untested_optimizer": True,
+        "bf16": {"enabled": bf16},
+        "steps_per_print": 1 << 30,
+        "wall_clock_breakdown": False,
+    }
+
+
+def build_engine(model: torch.nn.Module, settings: OptimSettings) -> deepspeed.DeepSpeedEngine:
+    ensure_process_group()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=settings.lr,
+        betas=settings.betas,
+        eps=settings.eps,
+        weight_decay=settings.weight_decay,
+    )
+    warmup = settings.warmup_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    )
+    bf16 = next(model.parameters()).dtype == torch.bfloat16
+    engine, _, _, _ = deepspeed.initialize(
+        model=model,
+        optimizer=optimizer,
+        lr_scheduler=scheduler,
+        config=deepspeed_config(settings, bf16),
+    )
+    return engine
+
+
+def save_checkpoint(engine: deepspeed.DeepSpeedEngine, directory: Path, state: dict) -> None:
+    """Adapter weights, optimizer, LR scheduler (DeepSpeed) plus our own `state` (step, RNG, run
+    id). Frozen base weights are left out: they are rebuilt, and would triple the size."""
+    engine.save_checkpoint(
+        str(directory), tag=CHECKPOINT_TAG, client_state=state, exclude_frozen_parameters=True
+    )
+
+
+def load_checkpoint(engine: deepspeed.DeepSpeedEngine, directory: Path) -> dict:
+    path, state = engine.load_checkpoint(
+        str(directory), tag=CHECKPOINT_TAG, load_module_strict=False
+    )
+    if path is None:
+        raise FileNotFoundError(f"no DeepSpeed checkpoint under {str(directory)!r}")
+    return state

@@ -1,0 +1,72 @@
+"""One trial's MLflow run, a child of the sweep's parent run, re-attached (never duplicated) when
+a trial restarts: first by the run id its checkpoint holds, then by its trial-id tag.
+
+The client API (not the fluent `mlflow.start_run`) keeps no global active run, which matters
+because Ray reuses worker processes across trials.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+TRIAL_ID_TAG = "vdm.trial_id"
+
+
+class RunLog:
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    @classmethod
+    def open(
+        cls,
+        tracking: dict[str, str],
+        trial_id: str,
+        trial_name: str,
+        params: dict[str, Any],
+        run_id: str | None = None,
+    ) -> RunLog:
+        """`tracking` carries `uri`, `experiment_id` and `parent_run_id`, set by the sweep."""
+        client = MlflowClient(tracking_uri=tracking["uri"])
+        if run_id is None:
+            found = client.search_runs(
+                [tracking["experiment_id"]],
+                filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}'",
+                max_results=1,
+            )
+            run_id = found[0].info.run_id if found else None
+        if run_id is not None:
+            client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            return cls(client, run_id)
+        run = client.create_run(
+            tracking["experiment_id"],
+            run_name=trial_name,
+            tags={
+                MLFLOW_PARENT_RUN_ID: tracking["parent_run_id"],
+                MLFLOW_RUN_NAME: trial_name,
+                TRIAL_ID_TAG: trial_id,
+            },
+        )
+        log = cls(client, run.info.run_id)
+        client.log_batch(log.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return log
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
+        if finite:
+            batch = [Metric(k, v, now, step) for k, v in finite.items()]
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)

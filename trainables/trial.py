@@ -1,0 +1,186 @@
+"""One trial, top to bottom: task pairs → transition videos → latents → LoRA → DeepSpeed loop with
+checkpoints → sampled validation predictions → the task's metric → MLflow.
+
+`train` knows nothing of Ray; `tune_trial` is the Ray Tune function trainable that wraps it with
+Tune's report/checkpoint session. Tests drive `train` with their own session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from tasks import get_task, render
+from trainables.backbones import Backbone, Sample, load
+from trainables.config import TrialConfig
+from trainables.engine import OptimSettings, build_engine, load_checkpoint, save_checkpoint
+from trainables.lora import add_lora
+from trainables.media import strip, write_png, write_video
+from trainables.run_log import RunLog
+
+
+class Session(Protocol):
+    """Where a trial reports to and restores from (Ray Tune in a sweep, a test harness alone)."""
+
+    trial_id: str
+    trial_name: str
+
+    def restored(self) -> contextlib.AbstractContextManager[Path | None]: ...
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None: ...
+
+
+def optim_settings(config: TrialConfig) -> OptimSettings:
+    return OptimSettings(
+        lr=config.lr,
+        betas=(config.beta1, config.beta2),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_steps,
+        max_grad_norm=config.max_grad_norm,
+        batch_size=config.batch_size,
+        zero_stage=config.zero_stage,
+        offload_optimizer=config.offload_optimizer,
+    )
+
+
+def validate(
+    backbone: Backbone, config: TrialConfig, pairs: list
+) -> tuple[dict[str, float], list[Sample]]:
+    """Sample from each validation input (no CFG), keep the last frame, score it."""
+    task = get_task(config.task)
+    samples = [
+        backbone.sample(pair.x, config.frames, config.sample_steps, config.seed) for pair in pairs
+    ]
+    scores = task.score([s.last_frame for s in samples], [pair.y for pair in pairs])
+    return {f"val_{name}": value for name, value in scores.items()}, samples
+
+
+def train(
+    config: TrialConfig, session: Session, tracking: dict[str, str] | None = None
+) -> dict[str, float]:
+    task = get_task(config.task)
+    split = task.pairs(
+        config.n, config.seed, n_val=config.n_val, size=(config.height, config.width)
+    )
+    backbone = load(config.backbone, config.scale, config.weights)
+    backbone.check_frames(config.frames)
+    videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
+    examples = [backbone.prepare_example(video) for video in videos]
+    add_lora(backbone, config.modules, config.rank, config.alpha, config.seed)
+    engine = build_engine(backbone.transformer, optim_settings(config))
+
+    # One generator drives data order, noise and timesteps; its state is in every checkpoint,
+    # which is what makes a resumed trial continue bit for bit.
+    generator = torch.Generator(backbone.device).manual_seed(config.seed)
+    step, run_id = 0, None
+    with session.restored() as directory:
+        if directory is not None:
+            state = load_checkpoint(engine, directory)
+            step, run_id = state["step"], state.get("mlflow_run_id")
+            generator.set_state(state["generator"])
+    run = None
+    if tracking:
+        params = config.as_params()
+        run = RunLog.open(tracking, session.trial_id, session.trial_name, params, run_id)
+
+    losses: list[float] = []
+    metrics: dict[str, float] = {}
+    samples: list[Sample] = []
+    try:
+        while step < config.steps:
+            order = torch.randint(
+                len(examples), (config.batch_size,), generator=generator, device=backbone.device
+            ).tolist()
+            batch = {key: torch.stack([examples[i][key] for i in order]) for key in examples[0]}
+            loss = backbone.loss(engine, batch, generator)
+            engine.backward(loss)
+            engine.step()
+            step += 1
+            losses.append(loss.item())
+
+            last = step == config.steps
+            metrics = {}
+            if step % config.log_every == 0 or last:
+                metrics["loss"] = float(np.mean(losses))
+                losses = []
+            if last or (config.validate_every and step % config.validate_every == 0):
+                scores, samples = validate(backbone, config, split.val)
+                metrics.update(scores)
+            if run is not None and metrics:
+                run.log_metrics(metrics, step)
+            if step % config.checkpoint_every == 0 or last:
+                with tempfile.TemporaryDirectory() as tmp:
+                    state = {
+                        "step": step,
+                        "generator": generator.get_state(),
+                        "mlflow_run_id": run.run_id if run else None,
+                    }
+                    save_checkpoint(engine, Path(tmp), state)
+                    if last:
+                        backbone.save_adapter(Path(tmp) / "adapter")
+                        if run is not None:
+                            log_final_artifacts(run, backbone, config, split.val, samples, tmp)
+                    session.report({**metrics, "step": step}, Path(tmp))
+            elif metrics:
+                session.report({**metrics, "step": step})
+    except BaseException:
+        if run is not None:
+            run.finish("FAILED")
+        raise
+    if run is not None:
+        run.finish()
+    return {**metrics, "step": step}
+
+
+def log_final_artifacts(
+    run: RunLog, backbone: Backbone, config: TrialConfig, pairs: list, samples: list, tmp: str
+) -> None:
+    run.log_artifacts(Path(tmp) / "adapter", "adapter")
+    media = Path(tmp) / "media"
+    for i, (pair, sample) in enumerate(zip(pairs, samples, strict=True)):
+        if i >= config.videos_logged:
+            break
+        write_video(media / f"val_{i}.mp4", sample.video)
+        write_png(
+            media / f"val_{i}_input_target_prediction.png", strip(pair.x, pair.y, sample.last_frame)
+        )
+    run.log_artifacts(media, "samples")
+
+
+class TuneSession:
+    """Ray Tune's session, seen through the `Session` protocol."""
+
+    def __init__(self) -> None:
+        from ray import tune
+
+        self._tune = tune
+        context = tune.get_context()
+        self.trial_id = context.get_trial_id()
+        self.trial_name = context.get_trial_name()
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[Path | None]:
+        checkpoint = self._tune.get_checkpoint()
+        if checkpoint is None:
+            yield None
+            return
+        with checkpoint.as_directory() as directory:
+            yield Path(directory)
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None:
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = self._tune.Checkpoint.from_directory(str(checkpoint_dir))
+        self._tune.report(metrics, checkpoint=checkpoint)
+
+
+def tune_trial(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable: `config` = {"trial": {...}, "tracking": {...}}."""
+    train(TrialConfig.from_dict(config["trial"]), TuneSession(), config.get("tracking"))
