@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         sweep, configs = resolve_trials(args.sweep)
-        name = args.name or args.sweep
+        name = args.sweep if args.name is None else args.name
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"bad --name {name!r}; allowed: letters, digits, '.', '_', '-'")
     except ValueError as error:

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from tasks import TRAJECTORIES, task_names
+from trainables.backbones import backbone_names
 from trainables.backbones.base import LORA_GROUPS, SCALES
 
 
@@ -61,8 +63,18 @@ class TrialConfig:
         return config
 
     def validate(self) -> None:
-        """Checks that need no model or data; the task, trajectory and backbone registries
-        check their own names when the trial resolves them."""
+        """Everything that can be checked without a model or data, so a bad sweep fails in the
+        driver, before Ray starts, with one line naming the bad value."""
+        choices = {
+            "task": task_names(),
+            "trajectory": list(TRAJECTORIES),
+            "backbone": backbone_names(),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; allowed: {', '.join(allowed)}"
+                )
         if self.modules not in LORA_GROUPS:
             raise ValueError(
                 f"unknown LoRA group {self.modules!r}; allowed: {', '.join(LORA_GROUPS)}"

@@ -7,6 +7,7 @@ optimizer optionally offloaded). DeepSpeed insists on a process group even then,
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ import torch
 import torch.distributed as dist
 
 CHECKPOINT_TAG = "state"
+
+# DeepSpeed logs every engine build and checkpoint at INFO: dozens of lines per trial.
+deepspeed.utils.logger.setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

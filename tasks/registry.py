@@ -1,0 +1,132 @@
+"""SPEC §1: a task is a seeded handful of (x, y) pairs plus a disjoint validation split.
+
+Tasks live one per module in `tasks.catalog` and register themselves by subclassing `Task`, so
+adding a task touches one file and the sweeps can list every task by name without a hand-kept
+table that drifts from the code.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from tasks import metrics as _metrics
+
+N_RANGE = (1, 30)  # SPEC §1: n in 1..30 training pairs
+POOL = 1000  # pairs are drawn from the first POOL indices of a task's source
+MIN_SIDE = 16
+
+_REGISTRY: dict[str, type[Task]] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class Pair:
+    """One example: x is what the model is conditioned on, y what it must produce.
+
+    No generated `==`: comparing numpy arrays elementwise has no single truth value, so equality
+    would raise; compare `x` and `y` explicitly instead."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    train: list[Pair]
+    val: list[Pair]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+class Task(abc.ABC):
+    """A named source of pairs and the metrics they are scored on (primary metric first, since
+    tuning and the report tables rank trials by it)."""
+
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if _is_base(cls):
+            return
+        for metric in cls.metrics:
+            if not callable(getattr(_metrics, metric, None)):
+                raise TypeError(f"task {cls.name!r} names unknown metric {metric!r}")
+        known = _REGISTRY.get(cls.name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise TypeError(
+                f"task name {cls.name!r} is taken by {known.__module__}.{known.__name__}"
+            )
+        _REGISTRY[cls.name] = cls
+
+    @abc.abstractmethod
+    def make_pair(self, index: int, size: tuple[int, int]) -> Pair:
+        """The pair at `index` of this task's pool, at `size` = (height, width); deterministic."""
+
+    def pairs(self, n: int, seed: int, n_val: int = 4, size: tuple[int, int] = (64, 64)) -> Split:
+        """n training and n_val validation pairs, drawn without replacement from one pool so the
+        splits never overlap; the same arguments always give the same pairs."""
+        low, high = N_RANGE
+        if not _is_int(n) or not low <= n <= high:
+            raise ValueError(f"n must be an int in {low}..{high}; got {n!r}")
+        if not _is_int(n_val) or not 1 <= n_val <= POOL - high:
+            raise ValueError(f"n_val must be an int in 1..{POOL - high}; got {n_val!r}")
+        if not _is_int(seed) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0; got {seed!r}")
+        if (
+            not isinstance(size, tuple | list)
+            or len(size) != 2
+            or not all(_is_int(s) and s >= MIN_SIDE for s in size)
+        ):
+            raise ValueError(f"size must be (height, width), ints >= {MIN_SIDE}; got {size!r}")
+        size = (int(size[0]), int(size[1]))
+        chosen = np.random.default_rng(int(seed)).choice(POOL, size=n + n_val, replace=False)
+        made = [self.make_pair(int(i), size) for i in chosen]
+        return Split(train=made[:n], val=made[n:])
+
+    def score(self, predictions: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, float]:
+        """Each of the task's metrics, averaged over the pairs (a perfect PSNR stays inf)."""
+        if len(predictions) != len(targets) or not targets:
+            raise ValueError(
+                f"need equal, non-empty lists; got {len(predictions)} predictions "
+                f"and {len(targets)} targets"
+            )
+        pairs = list(zip(predictions, targets, strict=True))
+        return {
+            metric: float(np.mean([getattr(_metrics, metric)(p, t) for p, t in pairs]))
+            for metric in self.metrics
+        }
+
+
+def _is_base(cls: type[Task]) -> bool:
+    """Intermediate bases (no own name, or make_pair still abstract) are not registered.
+
+    `__abstractmethods__` cannot be used: ABCMeta sets it only after `__init_subclass__` ran."""
+    return "name" not in vars(cls) or getattr(cls.make_pair, "__isabstractmethod__", False)
+
+
+def _discover() -> None:
+    """Import every module of tasks.catalog; their Task subclasses register on definition."""
+    from tasks import catalog
+
+    for module in pkgutil.iter_modules(catalog.__path__):
+        importlib.import_module(f"{catalog.__name__}.{module.name}")
+
+
+def task_names() -> list[str]:
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def get_task(name: str) -> Task:
+    _discover()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown task {name!r}; allowed: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()

@@ -1,0 +1,147 @@
+"""Image sources embedded in the install: no task may need the network.
+
+Natural images come from scikit-image's bundled files (only those shipped in the wheel; the
+pooch-fetched ones would fail offline). A handful of photographs becomes an effectively unlimited
+pool through seeded crops, scales and flips, which is enough for n ≤ 30 few-shot pairs plus a
+disjoint validation split. Segmentation scenes are generated, so their masks are exact.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import functools
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+from skimage import data, draw
+
+# Bundled RGB photographs (skimage.data `cat` is `chelsea` again, so it is left out).
+_LOADERS: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": data.astronaut,
+    "chelsea": data.chelsea,
+    "coffee": data.coffee,
+    "rocket": data.rocket,
+    "hubble_deep_field": data.hubble_deep_field,
+    "immunohistochemistry": data.immunohistochemistry,
+    "retina": data.retina,
+    "colorwheel": data.colorwheel,
+    "motorcycle": lambda: data.stereo_motorcycle()[0],
+}
+SOURCE_NAMES = tuple(_LOADERS)
+
+MIN_SCALE = 0.3  # smallest crop, as a fraction of the largest crop of the requested aspect
+MIN_STD = 12.0  # crops flatter than this (retina's black border, the sky) are redrawn
+MAX_TRIES = 50
+MIN_SCENE_SIDE = 8  # below this, 2–60 % mask coverage cannot be guaranteed
+
+
+@functools.cache
+def _source(name: str) -> Image.Image:
+    return Image.fromarray(_LOADERS[name]()).convert("RGB")
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    if (
+        not isinstance(size, tuple | list)
+        or len(size) != 2
+        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in size)
+        or min(size) < 1
+    ):
+        raise ValueError(f"size must be (height, width) of positive ints; got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _check_index(index: int) -> int:
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
+        raise ValueError(f"index must be an int >= 0; got {index!r}")
+    return int(index)
+
+
+def natural_image(index: int, size: tuple[int, int]) -> np.ndarray:
+    """A deterministic H×W×3 uint8 view of one bundled photograph; `size` is (height, width).
+
+    Consecutive indices cycle through the photographs, and each index draws its own crop box,
+    scale and flip, so in practice any two indices give different images (tested for 300)."""
+    index = _check_index(index)
+    height, width = _check_size(size)
+    image = _source(SOURCE_NAMES[index % len(SOURCE_NAMES)])
+    rng = np.random.default_rng((index, 0))
+    src_w, src_h = image.size
+    aspect = height / width
+    # The largest crop of the requested aspect, so crops are never distorted.
+    max_w = min(src_w, src_h / aspect)
+    max_h = max_w * aspect
+    for _ in range(MAX_TRIES):
+        scale = rng.uniform(MIN_SCALE, 1.0)
+        crop_w, crop_h = max_w * scale, max_h * scale
+        left = rng.uniform(0, src_w - crop_w)
+        top = rng.uniform(0, src_h - crop_h)
+        box = (left, top, left + crop_w, top + crop_h)
+        out = np.asarray(image.resize((width, height), Image.Resampling.BICUBIC, box=box))
+        if out.std() >= MIN_STD:
+            break  # otherwise the last draw stands: flat but valid beats never returning
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def _background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A blurred, low-contrast photo crop: textured enough that segmentation is not colour
+    thresholding, muted enough that the shapes remain the salient objects."""
+    image = natural_image(int(rng.integers(0, 2**31)), size).astype(np.float64)
+    sigma = max(1.0, min(size) / 32)
+    blurred = gaussian_filter(image, sigma=(sigma, sigma, 0))
+    return 0.6 * blurred + 0.4 * blurred.mean()
+
+
+def _shape_coords(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    height, width = size
+    cy, cx = rng.uniform(0.15, 0.85) * height, rng.uniform(0.15, 0.85) * width
+    radius = rng.uniform(0.1, 0.28) * min(height, width)
+    angle = rng.uniform(0, np.pi)
+    kind = rng.choice(["ellipse", "rectangle", "triangle", "polygon"])
+    if kind == "ellipse":
+        ratio = rng.uniform(0.5, 1.0)
+        return draw.ellipse(cy, cx, radius, radius * ratio, shape=size, rotation=angle)
+    if kind == "rectangle":
+        ratio = rng.uniform(0.4, 1.0)
+        corners = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]]) * [radius, radius * ratio]
+        thetas = np.arctan2(corners[:, 1], corners[:, 0]) + angle
+        radii = np.hypot(corners[:, 0], corners[:, 1])
+    elif kind == "triangle":
+        thetas = angle + np.array([0, 2, 4]) * np.pi / 3 + rng.uniform(-0.3, 0.3, 3)
+        radii = radius * rng.uniform(0.7, 1.0, 3)
+    else:
+        count = int(rng.integers(5, 8))
+        thetas = np.sort(rng.uniform(0, 2 * np.pi, count))
+        radii = radius * rng.uniform(0.7, 1.0, count)
+    return draw.polygon(cy + radii * np.sin(thetas), cx + radii * np.cos(thetas), shape=size)
+
+
+def _color(rng: np.random.Generator) -> np.ndarray:
+    rgb = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0.35, 1.0))
+    return np.array(rgb) * 255
+
+
+def shape_scene(index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """1–3 flat-coloured shapes on a textured background, and the exact mask of all shapes.
+
+    The mask covers the single "object" category (every shape), never nothing and never the
+    whole image: scenes whose mask falls outside 2–60 % of the pixels are redrawn."""
+    index = _check_index(index)
+    size = _check_size(size)
+    if min(size) < MIN_SCENE_SIDE:
+        raise ValueError(f"shape_scene needs both sides >= {MIN_SCENE_SIDE}; got {size}")
+    rng = np.random.default_rng((index, 1))
+    for _ in range(MAX_TRIES):
+        image = _background(rng, size)
+        mask = np.zeros(size, bool)
+        for _ in range(int(rng.integers(1, 4))):
+            rows, cols = _shape_coords(rng, size)
+            image[rows, cols] = _color(rng)
+            mask[rows, cols] = True
+        if 0.02 <= mask.mean() <= 0.6:
+            return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
+    raise RuntimeError(f"no scene with 2–60 % mask coverage in {MAX_TRIES} draws (index {index})")

@@ -1,0 +1,45 @@
+"""`full` scale reads a local folder laid out as the hub repo, through the same code as `tiny`."""
+
+import numpy as np
+import pytest
+import torch
+
+from trainables.backbones import backbone_names, load
+from trainables.backbones.cogvideox import build_tiny_pipeline
+
+
+def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_path):
+    build_tiny_pipeline().save_pretrained(tmp_path / "CogVideoX1.5-5B-I2V")
+    for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+        assert (tmp_path / "CogVideoX1.5-5B-I2V" / sub).is_dir()
+    tiny = load("cogvideox", "tiny")
+    full = load("cogvideox", "full", tmp_path / "CogVideoX1.5-5B-I2V")
+    assert torch.equal(tiny.prompt_embeds, full.prompt_embeds)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    a, b = tiny.sample(image, 9, 2, seed=3), full.sample(image, 9, 2, seed=3)
+    assert np.array_equal(a.video, b.video) and a.video.shape == (9, 32, 32, 3)
+
+
+def test_missing_weights_are_one_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load("cogvideox", "full", tmp_path / "nowhere")
+    (tmp_path / "partial" / "transformer").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="lacks vae, text_encoder, tokenizer, scheduler"):
+        load("cogvideox", "full", tmp_path / "partial")
+    with pytest.raises(ValueError, match="needs a local weights folder"):
+        load("cogvideox", "full")
+
+
+def test_unknown_backbone_or_scale_names_what_is_allowed():
+    assert "cogvideox" in backbone_names()
+    with pytest.raises(ValueError, match="unknown backbone 'sora'; allowed: cogvideox"):
+        load("sora")
+    with pytest.raises(ValueError, match="unknown scale 'huge'; allowed: tiny, full"):
+        load("cogvideox", "huge")
+
+
+def test_frames_must_fit_the_vae_time_compression():
+    backbone = load("cogvideox")
+    video = np.zeros((8, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"needs 1 \+ 4k frames .* got 8"):
+        backbone.prepare_example(video)
