@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 import ray
@@ -67,7 +68,8 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
     print(table.to_string(index=False))
     print(f"\nresults: {files[0]}  {files[1]}")
     if tracking_uri.startswith("sqlite:"):
-        print(f"browse:  mlflow ui --backend-store-uri {tracking_uri} --port 5000")
+        mlflow = Path(sys.executable).parent / "mlflow"
+        print(f"browse:  {mlflow} ui --backend-store-uri {tracking_uri} --port 5000")
     else:
         print(f"browse:  {tracking_uri}")
     if failed:
