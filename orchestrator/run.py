@@ -17,18 +17,10 @@ from search_spaces import Sweep
 from trainables.config import TrialConfig
 
 
-def describe(configs: list[TrialConfig]) -> str:
-    scales = sorted({f"{c.backbone}/{c.scale}" for c in configs})
-    tiny = all(c.scale == "tiny" for c in configs)
-    note = " (tiny backbones: random weights, a plumbing run, not a result)" if tiny else ""
-    return f"{len(configs)} trials on {', '.join(scales)}{note}"
-
-
 def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argparse.Namespace) -> int:
     storage = Path(args.storage).expanduser().resolve()
     experiment_dir = storage / name
     experiment_dir.mkdir(parents=True, exist_ok=True)
-    print(f"vdm-sweeps: sweep {name!r}: {describe(configs)}", flush=True)
     tracking_uri = args.tracking_uri or default_tracking_uri(experiment_dir)
 
     # Keep DeepSpeed's one-off JIT build (~50 s on 2 cores) across runs and trials.

@@ -46,6 +46,13 @@ def resolve_trials(sweep_name: str) -> tuple[object, list[TrialConfig]]:
     return sweep, [TrialConfig.from_dict(trial) for trial in sweep.trials]
 
 
+def describe(configs: list[TrialConfig]) -> str:
+    scales = sorted({f"{c.backbone}/{c.scale}" for c in configs})
+    tiny = all(c.scale == "tiny" for c in configs)
+    note = " (tiny backbones: random weights, a plumbing run, not a result)" if tiny else ""
+    return f"{len(configs)} trials on {', '.join(scales)}{note}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -60,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs:
             print(json.dumps(dataclasses.asdict(config), sort_keys=True))
         return 0
-    from orchestrator.run import run_sweep  # Ray and MLflow only load for a real run
+    # Said first, before Ray, DeepSpeed and MLflow load and start talking.
+    print(f"vdm-sweeps: sweep {name!r}: {describe(configs)}", flush=True)
+    from orchestrator.run import run_sweep
 
     return run_sweep(sweep, configs, name, args)
 
