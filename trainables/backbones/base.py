@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 SCALES = ("tiny", "full")
+#: The paper conditions on "one fixed task-agnostic prompt" (SPEC §3); sweeps may set another.
+DEFAULT_PROMPT = "A smooth video transition from the first frame to the result."
 LORA_GROUPS = ("QK", "VO", "QKVO", "all-linear", "QKVO+FF")
 
 
@@ -74,17 +76,54 @@ def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     return tensor.permute(3, 0, 1, 2)
 
 
+def file_identity(root: Path, *relative: str) -> str:
+    """Cheap identity of weight files (path, size, mtime): hashing GBs per trial is not."""
+    parts = [str(root.resolve())]
+    for name in relative:
+        for file in sorted((root / name).glob("*")):
+            stat = file.stat()
+            parts.append(f"{name}/{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts)
+
+
 class Backbone(abc.ABC):
-    """One image-to-video model: frozen components plus its own conditioning, loss and sampler."""
+    """One image-to-video model: frozen components plus its own conditioning, loss and sampler.
+
+    Each backbone module also defines `HUB_ID`, `DEFAULTS` (the paper's Table 3 settings),
+    `TINY_DEFAULTS` (what changes at the tiny scale) and `load(scale, path)`."""
 
     name: str
     #: VAE temporal compression: a video must have 1 + k·frame_stride frames.
     frame_stride: int
     transformer: torch.nn.Module
 
-    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, device: torch.device, dtype: torch.dtype, weights_id: str) -> None:
         self.device = device
         self.dtype = dtype
+        #: Names the weights in cache keys: the same id must mean the same VAE/text encoder.
+        self.weights_id = weights_id
+        self._prompt: dict[str, torch.Tensor] = {}
+
+    @abc.abstractmethod
+    def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        """Embed the fixed prompt (CPU tensors, cacheable). The text encoder is loaded only
+        here, and dropped after: with a cached embedding it is never loaded at all."""
+
+    @property
+    def prompt(self) -> dict[str, torch.Tensor]:
+        """The prompt embedding on the device; the default prompt unless `use_prompt` set one."""
+        if not self._prompt:
+            self.use_prompt(self.encode_prompt(DEFAULT_PROMPT))
+        return self._prompt
+
+    def use_prompt(self, embeds: dict[str, torch.Tensor]) -> None:
+        self._prompt = {
+            key: value.to(self.device, self.dtype if value.is_floating_point() else value.dtype)
+            for key, value in embeds.items()
+        }
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.transformer.enable_gradient_checkpointing()
 
     @abc.abstractmethod
     def lora_targets(self, group: str) -> list[str]:

@@ -29,6 +29,7 @@ from trainables.backbones.base import (
     Sample,
     default_device,
     default_dtype,
+    file_identity,
     require_folder,
     seeded,
     to_unit_range,
@@ -36,7 +37,23 @@ from trainables.backbones.base import (
 
 HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
 SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
-PROMPT = "A smooth video transition from the first frame to the result."
+
+# The paper's Table 3 (SPEC §3); steps per task are Table 4's "others".
+DEFAULTS = dict(
+    rank=64,
+    alpha=32.0,
+    modules="QKVO",
+    lr=1e-4,
+    beta1=0.9,
+    beta2=0.95,
+    weight_decay=1e-3,
+    warmup_steps=0,
+    batch_size=2,
+    steps=1200,
+    height=480,
+    width=720,
+)
+TINY_DEFAULTS = dict(height=64, width=64, steps=200)
 
 # Tiny stand-ins: the real classes, small configs (constraints: head dim a multiple of 16 for the
 # 3D RoPE, ofs_embed_dim == time_embed_dim, sample size ≥ the latent grid for the sliced RoPE).
@@ -106,28 +123,27 @@ def _tiny_tokenizer() -> T5Tokenizer:
     return T5Tokenizer(vocab=pieces, extra_ids=0)
 
 
-def build_tiny_pipeline(seed: int = 0) -> CogVideoXImageToVideoPipeline:
+def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
+    with seeded(seed + 2):
+        return T5EncoderModel(T5Config(**TINY_T5)).eval()
+
+
+def build_tiny_pipeline(seed: int = 0, text: bool = True) -> CogVideoXImageToVideoPipeline:
     """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
     with seeded(seed):
         transformer = CogVideoXTransformer3DModel(**TINY_TRANSFORMER)
     with seeded(seed + 1):
         vae = AutoencoderKLCogVideoX(**TINY_VAE)
-    with seeded(seed + 2):
-        text_encoder = T5EncoderModel(T5Config(**TINY_T5)).eval()
     return CogVideoXImageToVideoPipeline(
-        tokenizer=_tiny_tokenizer(),
-        text_encoder=text_encoder,
+        tokenizer=_tiny_tokenizer() if text else None,
+        text_encoder=_tiny_text_encoder(seed) if text else None,
         vae=vae,
         transformer=transformer,
         scheduler=CogVideoXDPMScheduler(**SCHEDULER),
     )
 
 
-def load_pipeline(
-    path: str | os.PathLike[str], dtype: torch.dtype
-) -> CogVideoXImageToVideoPipeline:
-    root = require_folder(path, SUBFOLDERS, HUB_ID)
-    return CogVideoXImageToVideoPipeline.from_pretrained(root, torch_dtype=dtype)
+TINY_ID = f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_T5}"
 
 
 class CogVideoX(Backbone):
@@ -139,9 +155,10 @@ class CogVideoX(Backbone):
         pipeline: CogVideoXImageToVideoPipeline,
         device: torch.device,
         dtype: torch.dtype,
-        prompt: str = PROMPT,
+        root: Path | None = None,
     ) -> None:
-        super().__init__(device, dtype)
+        super().__init__(device, dtype, TINY_ID if root is None else file_identity(root, "vae"))
+        self.root = root
         pipeline.to(device)
         if pipeline.transformer.dtype != dtype:
             pipeline.to(dtype=dtype)
@@ -150,18 +167,31 @@ class CogVideoX(Backbone):
         self.transformer = pipeline.transformer
         self.vae = pipeline.vae
         self.scheduler = pipeline.scheduler
-        for module in (self.transformer, self.vae, pipeline.text_encoder):
+        for module in (self.transformer, self.vae):
             module.requires_grad_(False)
         self.vae.eval()
-        self.prompt_embeds, _ = pipeline.encode_prompt(
+
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        if self.root is None:
+            tokenizer, text_encoder = _tiny_tokenizer(), _tiny_text_encoder()
+        else:
+            tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
+            text_encoder = T5EncoderModel.from_pretrained(
+                self.root, subfolder="text_encoder", torch_dtype=self.dtype
+            )
+        # A text-only pipeline runs the pipeline's own prompt code (padding, truncation).
+        text = CogVideoXImageToVideoPipeline(
+            tokenizer, text_encoder.to(self.device), None, None, None
+        )
+        embeds, _ = text.encode_prompt(
             prompt,
             do_classifier_free_guidance=False,
             max_sequence_length=self.transformer.config.max_text_seq_length,
-            device=device,
-            dtype=dtype,
+            device=self.device,
+            dtype=self.dtype,
         )
-        # The text encoder is not needed once the fixed prompt is embedded.
-        pipeline.text_encoder.to("cpu")
+        return {"prompt_embeds": embeds.cpu()}
 
     # -- LoRA groups ---------------------------------------------------------------------------
     def lora_targets(self, group: str) -> list[str]:
@@ -250,7 +280,7 @@ class CogVideoX(Backbone):
         noisy = self.scheduler.add_noise(video, noise, timesteps)
         output = model(
             hidden_states=torch.cat([noisy, image], dim=2),
-            encoder_hidden_states=self.prompt_embeds.expand(batch_size, -1, -1),
+            encoder_hidden_states=self.prompt["prompt_embeds"].expand(batch_size, -1, -1),
             timestep=timesteps,
             return_dict=False,
             **self._transformer_kwargs(noisy, height, width),
@@ -271,7 +301,7 @@ class CogVideoX(Backbone):
         try:
             latents = self.pipeline(
                 image=Image.fromarray(image),
-                prompt_embeds=self.prompt_embeds,
+                prompt_embeds=self.prompt["prompt_embeds"],
                 guidance_scale=1.0,
                 use_dynamic_cfg=False,
                 num_inference_steps=steps,
@@ -304,15 +334,17 @@ class CogVideoX(Backbone):
         return Path(directory) / "pytorch_lora_weights.safetensors"
 
 
-def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None, **kwargs) -> CogVideoX:
+def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> CogVideoX:
     device = default_device()
     dtype = default_dtype(device)
     if scale == "tiny" and path is None:
-        pipeline = build_tiny_pipeline()
-    else:
-        if path is None:
-            raise ValueError(
-                f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
-            )
-        pipeline = load_pipeline(path, dtype)
-    return CogVideoX(pipeline, device, dtype, **kwargs)
+        return CogVideoX(build_tiny_pipeline(text=False), device, dtype)
+    if path is None:
+        raise ValueError(
+            f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
+        )
+    root = require_folder(path, SUBFOLDERS, HUB_ID)
+    pipeline = CogVideoXImageToVideoPipeline.from_pretrained(
+        root, text_encoder=None, tokenizer=None, torch_dtype=dtype
+    )
+    return CogVideoX(pipeline, device, dtype, root)
