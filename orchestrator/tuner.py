@@ -42,7 +42,11 @@ def build_tuner(
             str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True
         )
         return tuner, True
-    param_space: dict[str, Any] = {"trial": tune.grid_search(sweep.trials), "tracking": tracking}
+    param_space: dict[str, Any] = {
+        "trial": tune.grid_search(sweep.trials),
+        "tracking": tracking,
+        "cache_dir": str(experiment_dir / "cache"),
+    }
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,

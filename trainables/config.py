@@ -1,7 +1,7 @@
 """One trial's settings as a flat, validated record: what a sweep module writes and MLflow logs.
 
-Defaults are the paper's CogVideoX1.5 settings (SPEC §3, Table 3) at a tiny, CPU-sized
-resolution and length; sweeps override what they vary.
+Settings left out (None) take the backbone's own defaults, the paper's Table 3 (SPEC §3), with
+a CPU-sized resolution and length at the tiny scale; sweeps override what they vary.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks import TRAJECTORIES, task_names
-from trainables.backbones import backbone_names
-from trainables.backbones.base import LORA_GROUPS, SCALES
+from trainables.backbones import backbone_defaults, backbone_names
+from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS, SCALES
 
 
 @dataclass(frozen=True)
@@ -21,26 +21,31 @@ class TrialConfig:
     n: int = 3
     seed: int = 42
     trajectory: str = "quadratic"
-    modules: str = "QKVO"
-    rank: int = 64
-    alpha: float = 32.0
     backbone: str = "cogvideox"
     scale: str = "tiny"
     weights: str | None = None
+    prompt: str = DEFAULT_PROMPT
     frames: int = 9
-    height: int = 64
-    width: int = 64
-    steps: int = 200
-    batch_size: int = 2
-    lr: float = 1e-4
-    beta1: float = 0.9
-    beta2: float = 0.95
+    # From the backbone's Table 3 defaults when None:
+    modules: str | None = None
+    rank: int | None = None
+    alpha: float | None = None
+    height: int | None = None
+    width: int | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    weight_decay: float | None = None
+    warmup_steps: int | None = None
     eps: float = 1e-8
-    weight_decay: float = 1e-3
-    warmup_steps: int = 0
     max_grad_norm: float = 1.0
+    # Distribution: one process with ZeRO-2 by default; workers > 1 runs a Ray Train group.
     zero_stage: int = 2
+    workers: int = 1
     offload_optimizer: bool = False
+    gradient_checkpointing: bool = False
     checkpoint_every: int = 100
     validate_every: int = 0  # 0: validate once, at the end
     log_every: int = 10
@@ -58,7 +63,14 @@ class TrialConfig:
             )
         if "task" not in values:
             raise ValueError("a trial config needs 'task'")
-        config = cls(**values)
+        backbone = values.get("backbone", "cogvideox")
+        if backbone not in backbone_names():
+            raise ValueError(
+                f"unknown backbone {backbone!r}; allowed: {', '.join(backbone_names())}"
+            )
+        defaults = backbone_defaults(backbone, values.get("scale", "tiny"))
+        given = {k: v for k, v in values.items() if v is not None or k not in defaults}
+        config = cls(**{**defaults, **given})
         config.validate()
         return config
 
@@ -81,12 +93,22 @@ class TrialConfig:
             )
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; allowed: {', '.join(SCALES)}")
-        positive = ("steps", "batch_size", "rank", "checkpoint_every", "log_every", "n_val")
+        positive = (
+            "steps",
+            "batch_size",
+            "rank",
+            "checkpoint_every",
+            "log_every",
+            "n_val",
+            "workers",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.sample_steps < 1:
             raise ValueError(f"sample_steps must be ≥ 1, got {self.sample_steps}")
+        if self.alpha <= 0 or self.lr <= 0:
+            raise ValueError(f"alpha and lr must be positive, got {self.alpha} and {self.lr}")
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}")
         if self.height % 16 or self.width % 16 or min(self.height, self.width) < 16:

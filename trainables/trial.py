@@ -18,6 +18,7 @@ import torch
 
 from tasks import get_task, render
 from trainables.backbones import Backbone, Sample, load
+from trainables.cache import TensorCache, content_key
 from trainables.config import TrialConfig
 from trainables.engine import OptimSettings, build_engine, load_checkpoint, save_checkpoint
 from trainables.lora import add_lora
@@ -62,8 +63,28 @@ def validate(
     return {f"val_{name}": value for name, value in scores.items()}, samples
 
 
+def prepare(
+    backbone: Backbone, config: TrialConfig, videos: list[np.ndarray], cache: TensorCache
+) -> list[dict[str, torch.Tensor]]:
+    """Prompt embedding and per-video latents, from the sweep's cache when another trial has
+    already computed them for the same weights and the same video bytes."""
+    ident = {"backbone": backbone.name, "weights": backbone.weights_id}
+    prompt_key = content_key(kind="prompt", prompt=config.prompt, **ident)
+    backbone.use_prompt(cache.fetch(prompt_key, lambda: backbone.encode_prompt(config.prompt)))
+    return [
+        cache.fetch(
+            content_key(kind="example", video=video, **ident),
+            lambda video=video: backbone.prepare_example(video),
+        )
+        for video in videos
+    ]
+
+
 def train(
-    config: TrialConfig, session: Session, tracking: dict[str, str] | None = None
+    config: TrialConfig,
+    session: Session,
+    tracking: dict[str, str] | None = None,
+    cache_dir: str | None = None,
 ) -> dict[str, float]:
     task = get_task(config.task)
     split = task.pairs(
@@ -71,8 +92,12 @@ def train(
     )
     backbone = load(config.backbone, config.scale, config.weights)
     backbone.check_frames(config.frames)
+    if config.gradient_checkpointing:
+        backbone.enable_gradient_checkpointing()
     videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
-    examples = [backbone.prepare_example(video) for video in videos]
+    cache = TensorCache(cache_dir)
+    examples = prepare(backbone, config, videos, cache)
+    print(f"{session.trial_name}: {cache.summary()}", flush=True)
     add_lora(backbone, config.modules, config.rank, config.alpha, config.seed)
     engine = build_engine(backbone.transformer, optim_settings(config))
 
@@ -89,6 +114,7 @@ def train(
     if tracking:
         params = config.as_params()
         run = RunLog.open(tracking, session.trial_id, session.trial_name, params, run_id)
+        run.log_metrics({"cache_hits": cache.hits, "cache_misses": cache.misses}, step)
 
     losses: list[float] = []
     metrics: dict[str, float] = {}
@@ -183,4 +209,5 @@ class TuneSession:
 
 def tune_trial(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable: `config` = {"trial": {...}, "tracking": {...}}."""
-    train(TrialConfig.from_dict(config["trial"]), TuneSession(), config.get("tracking"))
+    trial = TrialConfig.from_dict(config["trial"])
+    train(trial, TuneSession(), config.get("tracking"), config.get("cache_dir"))

@@ -28,9 +28,11 @@ SWEEP = Sweep(
     description="two tiny trials",
     trials=[
         {**BASE, "task": "hflip", "trajectory": "linear", "modules": "QK"},
+        {**BASE, "task": "hflip", "trajectory": "linear", "modules": "VO"},
         {**BASE, "task": "binary_segmentation", "trajectory": "tiles", "modules": "VO"},
     ],
     resources={"cpu": 1.0, "gpu": 0.5},
+    max_concurrent_trials=1,  # in order, so the second trial finds the first one's latents
     reuse_actors=True,
 )
 
@@ -59,8 +61,24 @@ def test_each_trial_is_one_child_run_with_params_metrics_and_artifacts(sweep_dir
     )
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = child_runs(client, experiment.experiment_id, parents[0].info.run_id)
-    assert len(children) == 2
+    assert len(children) == 3
     assert {r.data.params["task"] for r in children} == {"hflip", "binary_segmentation"}
+    cache = sorted(
+        (
+            r.data.params["task"],
+            r.data.params["modules"],
+            r.data.metrics["cache_hits"],
+            r.data.metrics["cache_misses"],
+        )
+        for r in children
+    )
+    # n = 1: one prompt embedding + one video; the VO hflip trial reuses both, the
+    # segmentation trial only the prompt.
+    assert cache == [
+        ("binary_segmentation", "VO", 1, 1),
+        ("hflip", "QK", 0, 2),
+        ("hflip", "VO", 2, 0),
+    ]
     for run in children:
         assert run.info.status == "FINISHED"
         assert run.data.params["steps"] == "4" and run.data.params["rank"] == "4"
@@ -80,7 +98,7 @@ def test_each_trial_is_one_child_run_with_params_metrics_and_artifacts(sweep_dir
 def test_results_table_is_written_next_to_the_store(sweep_dir):
     folder, _, _ = sweep_dir
     table = pd.read_csv(folder / "results.csv")
-    assert len(table) == 2 and set(table["status"]) == {"OK"}
+    assert len(table) == 3 and set(table["status"]) == {"OK"}
     assert {"task", "trajectory", "modules", "val_psnr", "val_miou"} <= set(table.columns)
     assert "| task" in (folder / "results.md").read_text()
 
@@ -90,4 +108,4 @@ def test_running_the_same_sweep_again_resumes_without_new_runs(sweep_dir):
     assert run_sweep(SWEEP, configs, "tiny", args) == 0
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
-    assert len(client.search_runs([experiment.experiment_id])) == 3  # 1 parent + 2 trials
+    assert len(client.search_runs([experiment.experiment_id])) == 4  # 1 parent + 3 trials

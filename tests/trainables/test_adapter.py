@@ -9,18 +9,20 @@ from trainables.backbones import load
 from trainables.config import TrialConfig
 from trainables.trial import train
 
-CONFIG = TrialConfig(
-    task="colorization",
-    n=1,
-    steps=4,
-    checkpoint_every=4,
-    rank=4,
-    alpha=2.0,  # α ≠ rank: the loader must read α from the file, not assume α = rank
-    lr=1e-2,
-    n_val=2,
-    sample_steps=3,
-    height=32,
-    width=32,
+CONFIG = TrialConfig.from_dict(
+    dict(
+        task="colorization",
+        n=1,
+        steps=4,
+        checkpoint_every=4,
+        rank=4,
+        alpha=2.0,  # α ≠ rank: the loader must read α from the file, not assume α = rank
+        lr=1e-2,
+        n_val=2,
+        sample_steps=3,
+        height=32,
+        width=32,
+    )
 )
 
 

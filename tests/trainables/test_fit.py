@@ -12,21 +12,23 @@ from trainables.backbones import load
 from trainables.config import TrialConfig
 from trainables.trial import train
 
-CONFIG = TrialConfig(
-    task="hflip",
-    n=1,
-    steps=300,
-    checkpoint_every=300,
-    log_every=50,
-    trajectory="discrete",
-    modules="all-linear",
-    rank=16,
-    alpha=16.0,
-    lr=3e-3,
-    n_val=1,
-    sample_steps=10,
-    height=32,
-    width=32,
+CONFIG = TrialConfig.from_dict(
+    dict(
+        task="hflip",
+        n=1,
+        steps=300,
+        checkpoint_every=300,
+        log_every=50,
+        trajectory="discrete",
+        modules="all-linear",
+        rank=16,
+        alpha=16.0,
+        lr=3e-3,
+        n_val=1,
+        sample_steps=10,
+        height=32,
+        width=32,
+    )
 )
 
 

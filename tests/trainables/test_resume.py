@@ -8,19 +8,21 @@ from tests.conftest import Preempted
 from trainables.config import TrialConfig
 from trainables.trial import train
 
-CONFIG = TrialConfig(
-    task="hflip",
-    n=2,
-    steps=6,
-    checkpoint_every=3,
-    log_every=1,
-    rank=4,
-    alpha=4.0,
-    lr=1e-3,
-    n_val=1,
-    sample_steps=2,
-    height=32,
-    width=32,
+CONFIG = TrialConfig.from_dict(
+    dict(
+        task="hflip",
+        n=2,
+        steps=6,
+        checkpoint_every=3,
+        log_every=1,
+        rank=4,
+        alpha=4.0,
+        lr=1e-3,
+        n_val=1,
+        sample_steps=2,
+        height=32,
+        width=32,
+    )
 )
 
 

@@ -8,7 +8,7 @@ import pkgutil
 
 from trainables.backbones.base import SCALES, Backbone, Sample
 
-__all__ = ["Backbone", "Sample", "backbone_names", "load"]
+__all__ = ["Backbone", "Sample", "backbone_defaults", "backbone_names", "load"]
 
 _NOT_BACKBONES = {"base"}
 
@@ -17,6 +17,12 @@ def backbone_names() -> list[str]:
     return sorted(
         info.name for info in pkgutil.iter_modules(__path__) if info.name not in _NOT_BACKBONES
     )
+
+
+def backbone_defaults(name: str, scale: str = "tiny") -> dict:
+    """The backbone's paper settings (Table 3), with its tiny-scale overrides at `tiny`."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    return {**module.DEFAULTS, **(module.TINY_DEFAULTS if scale == "tiny" else {})}
 
 
 def load(

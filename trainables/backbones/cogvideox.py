@@ -157,7 +157,9 @@ class CogVideoX(Backbone):
         dtype: torch.dtype,
         root: Path | None = None,
     ) -> None:
-        super().__init__(device, dtype, TINY_ID if root is None else file_identity(root, "vae"))
+        super().__init__(
+            device, dtype, TINY_ID if root is None else file_identity(root, "vae", "text_encoder")
+        )
         self.root = root
         pipeline.to(device)
         if pipeline.transformer.dtype != dtype:
