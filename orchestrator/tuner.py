@@ -46,6 +46,7 @@ def build_tuner(
         "trial": tune.grid_search(sweep.trials),
         "tracking": tracking,
         "cache_dir": str(experiment_dir / "cache"),
+        "storage_dir": str(experiment_dir),
     }
     tuner = tune.Tuner(
         trainable,

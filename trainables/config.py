@@ -44,6 +44,7 @@ class TrialConfig:
     # Distribution: one process with ZeRO-2 by default; workers > 1 runs a Ray Train group.
     zero_stage: int = 2
     workers: int = 1
+    worker_cpus: float = 1.0  # CPUs per Ray Train worker (each also gets a whole GPU if any)
     offload_optimizer: bool = False
     gradient_checkpointing: bool = False
     checkpoint_every: int = 100

@@ -7,6 +7,7 @@ optimizer optionally offloaded). DeepSpeed insists on a process group even then,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -44,18 +45,53 @@ def _free_port() -> int:
 
 
 def ensure_process_group() -> None:
-    """A single-rank group; without these variables DeepSpeed tries MPI discovery and fails."""
-    if dist.is_available() and dist.is_initialized():
-        return
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(_free_port()),
-        RANK="0",
-        LOCAL_RANK="0",
-        WORLD_SIZE="1",
-    )
+    """Join the group Ray Train made, or make a single-rank one on 127.0.0.1. DeepSpeed tries
+    MPI discovery (and fails) unless the rendezvous variables are set, even for a made group."""
+    if dist.is_initialized():
+        os.environ.setdefault("RANK", str(dist.get_rank()))
+        os.environ.setdefault("WORLD_SIZE", str(dist.get_world_size()))
+        os.environ.setdefault("LOCAL_RANK", os.environ.get("RANK", "0"))
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    else:
+        os.environ.update(
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(_free_port()),
+            RANK="0",
+            LOCAL_RANK="0",
+            WORLD_SIZE="1",
+        )
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def all_ranks(value: object) -> list:
+    """Every rank's `value`, in rank order (a list of one outside a group)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return [value]
+    values: list = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def full_parameters(engine: deepspeed.DeepSpeedEngine) -> contextlib.AbstractContextManager:
+    """Under ZeRO-3 every rank holds a shard of each weight: gather them (a collective) for
+    sampling and export; under ZeRO-0/1/2 the weights are whole already."""
+    if engine.zero_optimization_stage() != 3:
+        return contextlib.nullcontext()
+    return deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
+
+
+def shard_fraction(engine: deepspeed.DeepSpeedEngine) -> float:
+    """The share of the model's parameters this rank holds (1.0 unless ZeRO-3 partitions)."""
+    params = list(engine.module.parameters())
+    if not all(hasattr(p, "ds_numel") for p in params):
+        return 1.0
+    return sum(p.ds_tensor.numel() for p in params) / sum(p.ds_numel for p in params)
 
 
 def deepspeed_config(settings: OptimSettings, bf16: bool) -> dict[str, Any]:

@@ -20,7 +20,16 @@ from tasks import get_task, render
 from trainables.backbones import Backbone, Sample, load
 from trainables.cache import TensorCache, content_key
 from trainables.config import TrialConfig
-from trainables.engine import OptimSettings, build_engine, load_checkpoint, save_checkpoint
+from trainables.engine import (
+    OptimSettings,
+    all_ranks,
+    build_engine,
+    full_parameters,
+    load_checkpoint,
+    rank,
+    save_checkpoint,
+    shard_fraction,
+)
 from trainables.lora import add_lora
 from trainables.media import strip, write_png, write_video
 from trainables.run_log import RunLog
@@ -100,18 +109,20 @@ def train(
     print(f"{session.trial_name}: {cache.summary()}", flush=True)
     add_lora(backbone, config.modules, config.rank, config.alpha, config.seed)
     engine = build_engine(backbone.transformer, optim_settings(config))
+    me = rank()
+    shards = all_ranks(shard_fraction(engine))
 
-    # One generator drives data order, noise and timesteps; its state is in every checkpoint,
-    # which is what makes a resumed trial continue bit for bit.
-    generator = torch.Generator(backbone.device).manual_seed(config.seed)
+    # One generator per rank drives data order, noise and timesteps; every rank's state is in
+    # each checkpoint, which is what makes a resumed trial continue bit for bit.
+    generator = torch.Generator(backbone.device).manual_seed(config.seed + me)
     step, run_id = 0, None
     with session.restored() as directory:
         if directory is not None:
             state = load_checkpoint(engine, directory)
             step, run_id = state["step"], state.get("mlflow_run_id")
-            generator.set_state(state["generator"])
+            generator.set_state(state["generators"][me])
     run = None
-    if tracking:
+    if tracking and me == 0:
         params = config.as_params()
         run = RunLog.open(tracking, session.trial_id, session.trial_name, params, run_id)
         run.log_metrics({"cache_hits": cache.hits, "cache_misses": cache.misses}, step)
@@ -136,21 +147,29 @@ def train(
             if step % config.log_every == 0 or last:
                 metrics["loss"] = float(np.mean(losses))
                 losses = []
-            if last or (config.validate_every and step % config.validate_every == 0):
-                scores, samples = validate(backbone, config, split.val)
-                metrics.update(scores)
+            validating = last or (config.validate_every and step % config.validate_every == 0)
+            if validating:
+                with full_parameters(engine):
+                    if me == 0:
+                        scores, samples = validate(backbone, config, split.val)
+                        metrics.update(scores)
+            if last and len(shards) > 1:
+                metrics.update({f"shard_fraction_rank{r}": f for r, f in enumerate(shards)})
             if run is not None and metrics:
                 run.log_metrics(metrics, step)
             if step % config.checkpoint_every == 0 or last:
+                generators = all_ranks(generator.get_state())
                 with tempfile.TemporaryDirectory() as tmp:
                     state = {
                         "step": step,
-                        "generator": generator.get_state(),
+                        "generators": generators,
                         "mlflow_run_id": run.run_id if run else None,
                     }
                     save_checkpoint(engine, Path(tmp), state)
                     if last:
-                        backbone.save_adapter(Path(tmp) / "adapter")
+                        with full_parameters(engine):
+                            if me == 0:
+                                backbone.save_adapter(Path(tmp) / "adapter")
                         if run is not None:
                             log_final_artifacts(run, backbone, config, split.val, samples, tmp)
                     session.report({**metrics, "step": step}, Path(tmp))
@@ -208,6 +227,13 @@ class TuneSession:
 
 
 def tune_trial(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: `config` = {"trial": {...}, "tracking": {...}}."""
+    """The Ray Tune function trainable. `config` = {"trial": {...}, "tracking": {...},
+    "cache_dir": ..., "storage_dir": ...}; a trial with several workers runs them as a Ray
+    Train group inside this Tune trial."""
     trial = TrialConfig.from_dict(config["trial"])
-    train(trial, TuneSession(), config.get("tracking"), config.get("cache_dir"))
+    if trial.workers > 1:
+        from trainables.workers import run_worker_group
+
+        run_worker_group(trial, config)
+    else:
+        train(trial, TuneSession(), config.get("tracking"), config.get("cache_dir"))
