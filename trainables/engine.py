@@ -8,6 +8,7 @@ optimizer optionally offloaded). DeepSpeed insists on a process group even then,
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -105,6 +106,7 @@ def deepspeed_config(settings: OptimSettings, bf16: bool) -> dict[str, Any]:
         "zero_optimization": zero,
         # torch's AdamW is what the paper's scripts use; DeepSpeed only vouches for its own.
         "zero_allow_untested_optimizer": True,
+        "zero_force_ds_cpu_optimizer": False,
         "bf16": {"enabled": bf16},
         "steps_per_print": 1 << 30,
         "wall_clock_breakdown": False,
@@ -116,7 +118,15 @@ def build_engine(model: torch.nn.Module, settings: OptimSettings) -> deepspeed.D
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: the model has no trainable parameters")
-    optimizer = torch.optim.AdamW(
+    # With the optimizer offloaded to host memory on a GPU machine, DeepSpeed's vectorized CPU
+    # AdamW is the fast one (a one-off JIT build); on a CPU-only machine torch's AdamW is the
+    # same update without that build.
+    optimizer_class = torch.optim.AdamW
+    if settings.offload_optimizer and torch.cuda.is_available():
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        optimizer_class = functools.partial(DeepSpeedCPUAdam, adamw_mode=True)
+    optimizer = optimizer_class(
         params,
         lr=settings.lr,
         betas=settings.betas,

@@ -6,6 +6,8 @@ import torch
 
 from trainables.backbones import backbone_names, load
 from trainables.backbones.cogvideox import build_tiny_pipeline
+from trainables.config import TrialConfig
+from trainables.trial import train
 
 
 def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_path):
@@ -21,6 +23,31 @@ def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     a, b = tiny.sample(image, 9, 2, seed=3), full.sample(image, 9, 2, seed=3)
     assert np.array_equal(a.video, b.video) and a.video.shape == (9, 32, 32, 3)
+
+
+def test_a_trial_trains_from_a_hub_layout_folder(tmp_path, session_factory):
+    build_tiny_pipeline().save_pretrained(tmp_path / "weights")
+    values = dict(
+        task="hflip",
+        n=1,
+        steps=2,
+        checkpoint_every=2,
+        rank=4,
+        alpha=4.0,
+        n_val=1,
+        sample_steps=2,
+        height=32,
+        width=32,
+        batch_size=1,
+    )
+    tiny = session_factory("tiny")
+    full = session_factory("full")
+    expected = train(TrialConfig.from_dict(values), tiny)
+    got = train(
+        TrialConfig.from_dict({**values, "scale": "full", "weights": str(tmp_path / "weights")}),
+        full,
+    )
+    assert got == expected and got["step"] == 2
 
 
 def test_missing_weights_are_one_clear_error(tmp_path):

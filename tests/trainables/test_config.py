@@ -2,6 +2,7 @@
 
 import pytest
 
+from trainables.backbones import backbone_names
 from trainables.config import TrialConfig
 
 
@@ -16,6 +17,63 @@ def test_defaults_are_the_papers_cogvideox_settings():
     assert (config.lr, config.beta1, config.beta2, config.weight_decay) == (1e-4, 0.9, 0.95, 1e-3)
     assert (config.eps, config.max_grad_norm, config.seed, config.frames) == (1e-8, 1.0, 42, 9)
     assert config.as_params()["weights"] == ""
+
+
+# SPEC §3 / the paper's Table 3, written out again here so a drifting module is caught.
+TABLE_3 = {
+    "cogvideox": dict(
+        rank=64,
+        alpha=32.0,
+        modules="QKVO",
+        lr=1e-4,
+        beta1=0.9,
+        beta2=0.95,
+        weight_decay=1e-3,
+        warmup_steps=0,
+        batch_size=2,
+    ),
+    "ltx": dict(
+        rank=64,
+        alpha=32.0,
+        modules="all-linear",
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.99,
+        weight_decay=0.0,
+        warmup_steps=0,
+        batch_size=16,
+        steps=3000,
+        height=480,
+        width=704,
+    ),
+    "wan": dict(
+        rank=128,
+        alpha=128.0,
+        modules="QKVO+FF",
+        lr=2e-5,
+        beta1=0.9,
+        beta2=0.99,
+        weight_decay=1e-4,
+        warmup_steps=1000,
+        batch_size=1,
+        steps=4000,
+        height=480,
+        width=720,
+    ),
+}
+
+
+@pytest.mark.parametrize("backbone", sorted(TABLE_3))
+def test_every_backbone_defaults_to_its_table_3_settings(backbone):
+    if backbone not in backbone_names():
+        pytest.fail(f"backbone {backbone} is not registered")
+    full = TrialConfig.from_dict({"task": "hflip", "backbone": backbone, "scale": "full"})
+    for name, value in TABLE_3[backbone].items():
+        assert getattr(full, name) == value, name
+    tiny = TrialConfig.from_dict({"task": "hflip", "backbone": backbone})
+    assert (tiny.height, tiny.width) == (64, 64) and tiny.steps <= 200
+    overridden = TrialConfig.from_dict({"task": "hflip", "backbone": backbone, "rank": 8})
+    assert overridden.rank == 8 and overridden.alpha == TABLE_3[backbone]["alpha"]
 
 
 @pytest.mark.parametrize(
