@@ -1,0 +1,36 @@
+"""CogVideoX1.5 specifics the pipeline applies and training must mirror."""
+
+import numpy as np
+import torch
+
+from trainables.backbones import load
+
+
+def test_odd_latent_frame_counts_get_one_leading_copy_for_time_patches():
+    backbone = load("cogvideox")
+    assert backbone.transformer.config.patch_size_t == 2
+    latents = torch.arange(3.0).view(1, 3, 1, 1, 1).expand(1, 3, 4, 2, 2)  # 9 frames → 3 latent
+    padded, extra = backbone._pad_for_time_patches(latents)
+    assert extra == 1 and padded.shape[1] == 4
+    assert torch.equal(padded[:, 0], latents[:, 0]) and torch.equal(padded[:, 1:], latents)
+
+
+def test_the_ofs_embedding_gets_the_pipelines_value_and_rope_the_padded_length():
+    backbone = load("cogvideox")
+    latents = torch.zeros(1, 4, 4, 4, 4)
+    kwargs = backbone._transformer_kwargs(latents, 32, 32)
+    assert torch.equal(kwargs["ofs"], torch.tensor([2.0]))
+    cos, _ = kwargs["image_rotary_emb"]
+    # (4 latent frames / patch_t 2) × (32 px / 8 / patch 2)² tokens
+    assert cos.shape[0] == 2 * 2 * 2
+
+
+def test_prepared_example_keeps_the_video_latent_distribution_and_the_first_frame():
+    backbone = load("cogvideox")
+    video = np.random.default_rng(0).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+    example = backbone.prepare_example(video)
+    assert example["video_latent_params"].shape == (8, 3, 4, 4)  # mean+logvar, 3 latent frames
+    first = example["first_frame"]
+    assert first.shape == (3, 1, 32, 32)
+    expected = torch.from_numpy(video[0]).float().div(127.5).sub(1).permute(2, 0, 1)
+    assert torch.allclose(first[:, 0], expected)
