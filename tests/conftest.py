@@ -9,11 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 # DeepSpeed's one-off JIT build of its CPU comm op is reused from here across test runs.
 os.environ.setdefault(
     "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "vdm-sweeps" / "torch_extensions")
 )
+
+
+# One thread per test process, as one trial per core runs in a sweep: on a 2-core machine two
+# threads per process are several times slower at tiny sizes.
+torch.set_num_threads(1)
 
 
 class Preempted(Exception):

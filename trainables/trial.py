@@ -203,8 +203,13 @@ class TuneSession:
     """Ray Tune's session, seen through the `Session` protocol."""
 
     def __init__(self) -> None:
+        import ray
         from ray import tune
 
+        # torch would use every core of the node; a trial owns only its CPU share (and one
+        # thread beats two at tiny sizes on a shared machine).
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+        torch.set_num_threads(max(1, int(cpus)))
         self._tune = tune
         context = tune.get_context()
         self.trial_id = context.get_trial_id()

@@ -158,7 +158,9 @@ class CogVideoX(Backbone):
         root: Path | None = None,
     ) -> None:
         super().__init__(
-            device, dtype, TINY_ID if root is None else file_identity(root, "vae", "text_encoder")
+            device,
+            dtype,
+            TINY_ID if root is None else file_identity(root, "vae", "text_encoder", "tokenizer"),
         )
         self.root = root
         pipeline.to(device)
@@ -180,7 +182,7 @@ class CogVideoX(Backbone):
         else:
             tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
             text_encoder = T5EncoderModel.from_pretrained(
-                self.root, subfolder="text_encoder", torch_dtype=self.dtype
+                self.root, subfolder="text_encoder", dtype=self.dtype
             )
         # A text-only pipeline runs the pipeline's own prompt code (padding, truncation).
         text = CogVideoXImageToVideoPipeline(
@@ -347,6 +349,6 @@ def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Cog
         )
     root = require_folder(path, SUBFOLDERS, HUB_ID)
     pipeline = CogVideoXImageToVideoPipeline.from_pretrained(
-        root, text_encoder=None, tokenizer=None, torch_dtype=dtype
+        root, text_encoder=None, tokenizer=None, dtype=dtype
     )
     return CogVideoX(pipeline, device, dtype, root)

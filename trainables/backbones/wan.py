@@ -1,0 +1,410 @@
+"""Wan2.1 image-to-video (Wan-AI/Wan2.1-I2V-14B-480P-Diffusers), as its diffusers pipeline runs it.
+
+Training mirrors `WanImageToVideoPipeline` and Wan's LoRA fine-tuning scripts: flow matching,
+x_σ = (1 − σ)·x₀ + σ·ε with target ε − x₀ (what the transformer predicts: the scheduler is
+`flow_prediction`), σ uniform and then shifted by the scheduler's `flow_shift` (3.0 for the 480P
+repo), timestep = 1000·σ. The first frame conditions in two ways, both built by the pipeline's own
+code so training sees exactly what sampling sees: a 4-channel first-frame mask plus the VAE latent
+of [first frame, zeros] concatenated on channels (16 noisy + 4 + 16 = 36 channels at full size),
+and the CLIP penultimate hidden states of the first frame as `encoder_hidden_states_image`.
+
+The image branch is easy to break silently: the attention processor takes the *last 512* context
+tokens as text and the rest as image tokens, so text embeddings must be exactly 512 tokens long
+(`encode_prompt`'s default of 226 would leave the image branch with no tokens and no error).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    AutoencoderKLWan,
+    UniPCMultistepScheduler,
+    WanImageToVideoPipeline,
+    WanTransformer3DModel,
+)
+from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
+from PIL import Image
+from transformers import (
+    AutoTokenizer,
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    T5Tokenizer,
+    UMT5Config,
+    UMT5EncoderModel,
+)
+
+from trainables.backbones.base import (
+    Backbone,
+    Sample,
+    default_device,
+    default_dtype,
+    file_identity,
+    require_folder,
+    seeded,
+    to_unit_range,
+)
+
+HUB_ID = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+SUBFOLDERS = (
+    "transformer",
+    "vae",
+    "text_encoder",
+    "tokenizer",
+    "image_encoder",
+    "image_processor",
+    "scheduler",
+)
+#: What the cached examples and prompt embeddings depend on: the weights identity covers them.
+IDENTITY_PARTS = ("vae", "image_encoder", "image_processor", "text_encoder", "tokenizer")
+#: WanAttnProcessor hard-codes the text context at 512 tokens (everything before it is image).
+TEXT_TOKENS = 512
+
+# The paper's Table 3 (SPEC §3).
+DEFAULTS = dict(
+    rank=128,
+    alpha=128.0,
+    modules="QKVO+FF",
+    lr=2e-5,
+    beta1=0.9,
+    beta2=0.99,
+    weight_decay=1e-4,
+    warmup_steps=1000,
+    batch_size=1,
+    steps=4000,
+    height=480,
+    width=720,
+)
+TINY_DEFAULTS = dict(height=64, width=64, steps=200, warmup_steps=0, batch_size=2)
+
+# Tiny stand-ins: the real classes, small configs. The I2V image branch is on, as in the 14B
+# model: `added_kv_proj_dim` = the transformer's inner dim (2 × 12), `image_dim` = the CLIP
+# hidden size; in_channels = z_dim noisy + 4 mask + z_dim condition.
+TINY_Z_DIM = 4
+TINY_CLIP = dict(
+    hidden_size=16,
+    intermediate_size=32,
+    projection_dim=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    image_size=32,
+    patch_size=8,
+)
+TINY_TRANSFORMER = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=2,
+    attention_head_dim=12,
+    in_channels=2 * TINY_Z_DIM + 4,
+    out_channels=TINY_Z_DIM,
+    text_dim=32,
+    freq_dim=32,
+    ffn_dim=32,
+    num_layers=2,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    image_dim=TINY_CLIP["hidden_size"],
+    added_kv_proj_dim=2 * 12,
+    rope_max_seq_len=32,
+)
+TINY_VAE = dict(
+    base_dim=4,
+    z_dim=TINY_Z_DIM,
+    dim_mult=[1, 1, 1, 1],
+    num_res_blocks=1,
+    temperal_downsample=[False, True, True],
+    # Non-trivial statistics (the real VAE's first four), so the normalization is exercised.
+    latents_mean=[-0.7571, -0.7089, -0.9113, 0.1075],
+    latents_std=[2.8184, 1.4541, 2.3275, 2.6558],
+)
+TINY_UMT5 = dict(
+    vocab_size=128,
+    d_model=32,
+    d_kv=8,
+    d_ff=64,
+    num_layers=1,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+)
+TINY_IMAGE_PROCESSOR = dict(
+    size={"shortest_edge": TINY_CLIP["image_size"]},
+    crop_size={"height": TINY_CLIP["image_size"], "width": TINY_CLIP["image_size"]},
+)
+# The hub repo's scheduler_config.json (diffusers' convert_wan_to_diffusers.py: flow_shift 3.0
+# for the 480P I2V model; 720P uses 5.0).
+SCHEDULER = dict(
+    prediction_type="flow_prediction",
+    use_flow_sigmas=True,
+    num_train_timesteps=1000,
+    flow_shift=3.0,
+)
+
+
+def _tiny_tokenizer() -> T5Tokenizer:
+    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(".", -3.0), (",", -3.0)]
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def _tiny_text_encoder(seed: int = 0) -> UMT5EncoderModel:
+    with seeded(seed + 2):
+        return UMT5EncoderModel(UMT5Config(**TINY_UMT5)).eval()
+
+
+def build_tiny_pipeline(seed: int = 0, text: bool = True) -> WanImageToVideoPipeline:
+    """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
+    with seeded(seed):
+        transformer = WanTransformer3DModel(**TINY_TRANSFORMER)
+    with seeded(seed + 1):
+        vae = AutoencoderKLWan(**TINY_VAE)
+    with seeded(seed + 3):
+        image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_CLIP)).eval()
+    return WanImageToVideoPipeline(
+        tokenizer=_tiny_tokenizer() if text else None,
+        text_encoder=_tiny_text_encoder(seed) if text else None,
+        vae=vae,
+        scheduler=UniPCMultistepScheduler(**SCHEDULER),
+        image_processor=CLIPImageProcessor(**TINY_IMAGE_PROCESSOR),
+        image_encoder=image_encoder,
+        transformer=transformer,
+    )
+
+
+TINY_ID = f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_UMT5}{TINY_CLIP}{TINY_IMAGE_PROCESSOR}"
+
+
+class Wan(Backbone):
+    """The I2V pipeline's components; only the transformer trains (through a LoRA)."""
+
+    name = "wan"
+    frame_stride = 4
+
+    def __init__(
+        self,
+        pipeline: WanImageToVideoPipeline,
+        device: torch.device,
+        dtype: torch.dtype,
+        root: Path | None = None,
+    ) -> None:
+        super().__init__(
+            device, dtype, TINY_ID if root is None else file_identity(root, *IDENTITY_PARTS)
+        )
+        self.root = root
+        pipeline.to(device)
+        # Only the transformer trains in `dtype`; the VAE and CLIP stay in fp32, as the hub
+        # repo's own example loads them ("VAE in torch.float32 for better decoding quality").
+        if pipeline.transformer.dtype != dtype:
+            pipeline.transformer.to(dtype=dtype)
+        pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = pipeline
+        self.transformer = pipeline.transformer
+        self.vae = pipeline.vae
+        self.image_encoder = pipeline.image_encoder
+        self.scheduler = pipeline.scheduler
+        for module in (self.transformer, self.vae, self.image_encoder):
+            module.requires_grad_(False)
+        self.vae.eval()
+        self.image_encoder.eval()
+
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        if self.root is None:
+            tokenizer, text_encoder = _tiny_tokenizer(), _tiny_text_encoder()
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(self.root, subfolder="tokenizer")
+            text_encoder = UMT5EncoderModel.from_pretrained(
+                self.root, subfolder="text_encoder", dtype=self.dtype
+            ).eval()
+        # A text-only pipeline runs the pipeline's own prompt code (cleaning, padding, zeroing
+        # past the prompt's length). 512 tokens, not encode_prompt's default 226: see TEXT_TOKENS.
+        text = WanImageToVideoPipeline(tokenizer, text_encoder.to(self.device), None, None)
+        embeds, _ = text.encode_prompt(
+            prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=TEXT_TOKENS,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        return {"prompt_embeds": embeds.cpu()}
+
+    # -- LoRA groups ---------------------------------------------------------------------------
+    def lora_targets(self, group: str) -> list[str]:
+        """Each Wan block has a self-attention (attn1, video tokens) and a cross-attention
+        (attn2: video queries on text keys/values, plus the I2V image branch's own key/value
+        projections add_k_proj/add_v_proj on the CLIP tokens). The attention groups take their
+        projections in *both* attn1 and attn2, as the common ["to_q", "to_k", "to_v", "to_out.0"]
+        suffix list of diffusers/finetrainers LoRA scripts does, but not add_k_proj/add_v_proj
+        (the image branch is still reached through attn2's shared to_q and to_out.0). Only
+        `all-linear` adapts the image branch's projections: it is every nn.Linear inside the
+        blocks, anchored there (peft's "all-linear" would also take proj_out and the
+        condition_embedder's time/text/image projections)."""
+        self.check_group(group)
+        qk = [f"{attn}.{p}" for attn in ("attn1", "attn2") for p in ("to_q", "to_k")]
+        vo = [f"{attn}.{p}" for attn in ("attn1", "attn2") for p in ("to_v", "to_out.0")]
+        qkvo = [
+            f"{attn}.{p}"
+            for attn in ("attn1", "attn2")
+            for p in ("to_q", "to_k", "to_v", "to_out.0")
+        ]
+        ff = ["ffn.net.0.proj", "ffn.net.2"]
+        per_block = {
+            "QK": qk,
+            "VO": vo,
+            "QKVO": qkvo,
+            "QKVO+FF": [*qkvo, *ff],
+            "all-linear": [*qkvo, "attn2.add_k_proj", "attn2.add_v_proj", *ff],
+        }[group]
+        blocks = range(self.transformer.config.num_layers)
+        return [f"blocks.{i}.{name}" for i in blocks for name in per_block]
+
+    # -- training ------------------------------------------------------------------------------
+    def _latent_stats(
+        self, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE's per-channel latent mean and 1/std, shaped as the pipeline shapes them."""
+        shape = (1, self.vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(device, dtype)
+        inv_std = 1.0 / torch.tensor(self.vae.config.latents_std).view(shape).to(device, dtype)
+        return mean, inv_std
+
+    @torch.no_grad()
+    def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
+        """The video's normalized latent, the pipeline's condition (mask + latent of [first
+        frame, zeros]) and the CLIP features of the first frame; all deterministic.
+
+        The video latent is the posterior's mode, not a sample: Wan's own VAE `encode` returns
+        μ (its training never samples), and the pipeline encodes its condition with
+        `sample_mode="argmax"` too."""
+        self.check_frames(video.shape[0])
+        frames, height, width = video.shape[:3]
+        pixels = to_unit_range(video).unsqueeze(0).to(self.device, self.vae.dtype)  # 1,C,F,H,W
+        latents = retrieve_latents(self.vae.encode(pixels), sample_mode="argmax").float()
+        mean, inv_std = self._latent_stats(self.device, torch.float32)
+        latents = (latents - mean) * inv_std
+
+        # The pipeline's own conditioning code, on the first frame preprocessed its own way.
+        first = Image.fromarray(video[0])
+        image = self.pipeline.video_processor.preprocess(first, height=height, width=width)
+        _, condition = self.pipeline.prepare_latents(
+            image.to(self.device, dtype=torch.float32),
+            1,
+            self.vae.config.z_dim,
+            height,
+            width,
+            frames,
+            torch.float32,
+            self.device,
+            None,
+            latents=torch.zeros_like(latents),  # given, so no noise is drawn from global RNG
+        )
+        image_embeds = self.pipeline.encode_image(first, self.device)
+        return {
+            "latents": latents[0].cpu(),  # C,f,h,w (normalized)
+            "condition": condition[0].float().cpu(),  # 4 + C,f,h,w
+            "image_embeds": image_embeds[0].float().cpu(),  # tokens, CLIP hidden size
+        }
+
+    @property
+    def flow_shift(self) -> float:
+        """The scheduler's shift: UniPC's `flow_shift` (the hub repo), or `shift` for a
+        FlowMatchEulerDiscreteScheduler."""
+        config = self.scheduler.config
+        return float(config.get("flow_shift", config.get("shift", 1.0)))
+
+    def loss(
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        """Flow matching with no weighting over σ (finetrainers' default for Wan): one
+        noise draw and one σ per example, both from `generator`, so a resumed trial draws
+        exactly what an uninterrupted one would."""
+        latents = batch["latents"].to(self.device, torch.float32)  # B,C,f,h,w
+        condition = batch["condition"].to(self.device, self.dtype)
+        image_embeds = batch["image_embeds"].to(self.device, self.dtype)
+        batch_size = latents.shape[0]
+
+        noise = torch.randn(latents.shape, generator=generator, device=self.device)
+        # σ uniform, then shifted exactly as the sampler's flow sigmas are.
+        u = torch.rand(batch_size, generator=generator, device=self.device)
+        shift = self.flow_shift
+        sigma = shift * u / (1 + (shift - 1) * u)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        noisy = (1.0 - s) * latents + s * noise
+        timestep = sigma * self.scheduler.config.num_train_timesteps
+        output = model(
+            hidden_states=torch.cat([noisy.to(self.dtype), condition], dim=1),
+            timestep=timestep,
+            encoder_hidden_states=self.prompt["prompt_embeds"].expand(batch_size, -1, -1),
+            encoder_hidden_states_image=image_embeds,
+            return_dict=False,
+        )[0]
+        return F.mse_loss(output.float(), noise - latents)
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+        self.check_frames(frames)
+        height, width = image.shape[:2]
+        was_training = self.transformer.training
+        self.transformer.eval()
+        try:
+            latents = self.pipeline(
+                image=Image.fromarray(image),
+                prompt_embeds=self.prompt["prompt_embeds"],
+                guidance_scale=1.0,
+                num_inference_steps=steps,
+                num_frames=frames,
+                height=height,
+                width=width,
+                generator=torch.Generator(self.device).manual_seed(seed),
+                output_type="latent",
+                return_dict=False,
+            )[0]
+        finally:
+            self.transformer.train(was_training)
+        # Decoded as the pipeline decodes for output_type="np".
+        mean, inv_std = self._latent_stats(self.vae.device, self.vae.dtype)
+        decoded = self.vae.decode(
+            latents.to(self.vae.device, self.vae.dtype) / inv_std + mean, return_dict=False
+        )[0]
+        video = self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
+        video_u8 = np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+        return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
+
+    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
+        from peft.utils import get_peft_model_state_dict
+
+        # The LoRA config travels as safetensors metadata, so loaders get α (not α = rank).
+        WanImageToVideoPipeline.save_lora_weights(
+            str(directory),
+            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
+            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
+            safe_serialization=True,
+        )
+        return Path(directory) / "pytorch_lora_weights.safetensors"
+
+
+def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Wan:
+    device = default_device()
+    dtype = default_dtype(device)
+    if scale == "tiny" and path is None:
+        return Wan(build_tiny_pipeline(text=False), device, dtype)
+    if path is None:
+        raise ValueError(
+            f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
+        )
+    root = require_folder(path, SUBFOLDERS, HUB_ID)
+    pipeline = WanImageToVideoPipeline.from_pretrained(
+        root,
+        text_encoder=None,
+        tokenizer=None,
+        dtype={"default": dtype, "vae": torch.float32, "image_encoder": torch.float32},
+    )
+    return Wan(pipeline, device, dtype, root)
