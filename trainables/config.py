@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks import TRAJECTORIES, task_names
-from trainables.backbones import backbone_defaults, backbone_names
+from trainables.backbones import backbone_defaults, backbone_names, size_multiple
 from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS, SCALES
 
 
@@ -112,9 +112,11 @@ class TrialConfig:
             raise ValueError(f"alpha and lr must be positive, got {self.alpha} and {self.lr}")
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}")
-        if self.height % 16 or self.width % 16 or min(self.height, self.width) < 16:
+        multiple = size_multiple(self.backbone)
+        if self.height % multiple or self.width % multiple or min(self.height, self.width) < 16:
             raise ValueError(
-                f"resolution {self.height}×{self.width} must be multiples of 16 (VAE × patch)"
+                f"resolution {self.height}×{self.width} must be multiples of {multiple} "
+                f"for {self.backbone}"
             )
 
     def as_params(self) -> dict[str, Any]:

@@ -101,6 +101,7 @@ def train(
     )
     backbone = load(config.backbone, config.scale, config.weights)
     backbone.check_frames(config.frames)
+    backbone.check_size(config.height, config.width)
     if config.gradient_checkpointing:
         backbone.enable_gradient_checkpointing()
     videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]

@@ -90,7 +90,8 @@ def test_every_backbone_defaults_to_its_table_3_settings(backbone):
         ({"task": "hflip", "modules": "KV"}, "unknown LoRA group 'KV'; allowed: QK, VO"),
         ({"task": "hflip", "scale": "xl"}, "unknown scale 'xl'; allowed: tiny, full"),
         ({"task": "hflip", "steps": 0}, "steps must be ≥ 1, got 0"),
-        ({"task": "hflip", "height": 40}, "resolution 40×64 must be multiples of 16"),
+        ({"task": "hflip", "height": 40}, "resolution 40×64 must be multiples of 16 for cogvideox"),
+        ({"task": "hflip", "backbone": "ltx", "width": 48}, "must be multiples of 32 for ltx"),
         ({"task": "hflip", "zero_stage": 4}, "zero_stage must be 0, 1, 2 or 3, got 4"),
     ],
 )

@@ -8,7 +8,7 @@ import pkgutil
 
 from trainables.backbones.base import SCALES, Backbone, Sample
 
-__all__ = ["Backbone", "Sample", "backbone_defaults", "backbone_names", "load"]
+__all__ = ["Backbone", "Sample", "backbone_defaults", "backbone_names", "load", "size_multiple"]
 
 _NOT_BACKBONES = {"base"}
 
@@ -23,6 +23,11 @@ def backbone_defaults(name: str, scale: str = "tiny") -> dict:
     """The backbone's paper settings (Table 3), with its tiny-scale overrides at `tiny`."""
     module = importlib.import_module(f"{__name__}.{name}")
     return {**module.DEFAULTS, **(module.TINY_DEFAULTS if scale == "tiny" else {})}
+
+
+def size_multiple(name: str) -> int:
+    """What height and width must be multiples of, checked before any trial starts."""
+    return getattr(importlib.import_module(f"{__name__}.{name}"), "SIZE_MULTIPLE", 16)
 
 
 def load(

@@ -95,6 +95,8 @@ class Backbone(abc.ABC):
     name: str
     #: VAE temporal compression: a video must have 1 + k·frame_stride frames.
     frame_stride: int
+    #: Height and width must be multiples of this (VAE × patch, or the pipeline's own rule).
+    size_multiple: int = 16
     transformer: torch.nn.Module
 
     def __init__(self, device: torch.device, dtype: torch.dtype, weights_id: str) -> None:
@@ -151,6 +153,14 @@ class Backbone(abc.ABC):
         if frames < 2 or (frames - 1) % self.frame_stride:
             raise ValueError(
                 f"{self.name} needs 1 + {self.frame_stride}k frames (5, 9, 13, ...), got {frames}"
+            )
+
+    def check_size(self, height: int, width: int) -> None:
+        """Say so before training, not when the first validation sample is drawn."""
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(
+                f"{self.name} needs height and width in multiples of {self.size_multiple}, "
+                f"got {height}×{width}"
             )
 
     def check_group(self, group: str) -> None:

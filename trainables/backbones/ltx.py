@@ -1,0 +1,445 @@
+"""LTX-Video image-to-video (Lightricks/LTX-Video), as its diffusers pipeline runs it.
+
+Training mirrors `LTXImageToVideoPipeline` and Lightricks' own LTX-Video trainer: rectified flow
+matching, x_σ = (1 − σ)·x₀ + σ·ε with target ε − x₀ (the velocity the transformer predicts and
+the Euler sampler integrates). σ is drawn from a logit-normal centred on the sampler's own shift
+(σ = sigmoid(N(μ, 1)), μ from the scheduler config and the token count, exactly the μ the
+pipeline passes to `set_timesteps`; Lightricks' "shifted logit-normal" sampler uses the same
+constants), and the timestep is 1000·σ as a float, as the sampler passes it.
+
+The first frame conditions the way the pipeline conditions it: the first latent frame is kept
+clean, its tokens get timestep 0 through the pipeline's own conditioning mask, and they are left
+out of the loss. This VAE is causal in time, so latent frame 0 of the whole transition video is
+the latent of the first image on its own — what the pipeline encodes at sampling time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import (
+    AutoencoderKLLTXVideo,
+    FlowMatchEulerDiscreteScheduler,
+    LTXImageToVideoPipeline,
+    LTXVideoTransformer3DModel,
+)
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from diffusers.pipelines.ltx.pipeline_ltx_image2video import calculate_shift
+from PIL import Image
+from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+from trainables.backbones.base import (
+    Backbone,
+    Sample,
+    default_device,
+    default_dtype,
+    file_identity,
+    require_folder,
+    seeded,
+    to_unit_range,
+)
+
+# The pipeline refuses heights and widths that are not multiples of 32.
+SIZE_MULTIPLE = 32
+HUB_ID = "Lightricks/LTX-Video"
+SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+
+# The paper's Table 3 (SPEC §3).
+DEFAULTS = dict(
+    rank=64,
+    alpha=32.0,
+    modules="all-linear",
+    lr=1e-3,
+    beta1=0.9,
+    beta2=0.99,
+    weight_decay=0.0,
+    warmup_steps=0,
+    batch_size=16,
+    steps=3000,
+    height=480,
+    width=704,
+)
+TINY_DEFAULTS = dict(height=64, width=64, steps=200, batch_size=2)
+
+#: `LTXImageToVideoPipeline.__call__` defaults, used in training (RoPE) and sampling alike.
+FRAME_RATE = 25
+#: The pipeline's `max_sequence_length` default; a tokenizer with a smaller `model_max_length`
+#: (the tiny one) caps it, so a saved tiny pipeline embeds exactly as the in-memory one does.
+TEXT_TOKENS = 128
+#: The pipeline's decode defaults (the hub repo is LTX-Video 0.9.0, whose VAE has no timestep
+#: conditioning; 0.9.1+ VAEs are decoded at timestep 0.05 with noise 0.025 in Lightricks' docs).
+DECODE_TIMESTEP = 0.0
+DECODE_NOISE_SCALE: float | None = None
+
+# Tiny stand-ins: the real classes, small configs (after diffusers' own LTX I2V pipeline test,
+# with two blocks and a third spatio-temporal VAE stage, so that time compresses by 8 as in the
+# 2B model: 9 frames → 2 latent frames; space compresses by 8 instead of 32 so that 32×32 still
+# gives a 4×4 latent grid). The pipeline needs height and width in multiples of 32.
+TINY_LATENT_CHANNELS = 8
+TINY_TEXT_TOKENS = 64
+TINY_TRANSFORMER = dict(
+    in_channels=TINY_LATENT_CHANNELS,
+    out_channels=TINY_LATENT_CHANNELS,
+    patch_size=1,
+    patch_size_t=1,
+    num_attention_heads=4,
+    attention_head_dim=8,
+    cross_attention_dim=32,  # = the inner dim: captions are projected to it first
+    num_layers=2,
+    caption_channels=32,  # = the T5 d_model
+)
+TINY_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=TINY_LATENT_CHANNELS,
+    block_out_channels=(8, 8, 8, 8),
+    decoder_block_out_channels=(8, 8, 8, 8),
+    layers_per_block=(1, 1, 1, 1, 1),
+    decoder_layers_per_block=(1, 1, 1, 1, 1),
+    spatio_temporal_scaling=(True, True, True, False),
+    decoder_spatio_temporal_scaling=(True, True, True, False),
+    decoder_inject_noise=(False, False, False, False, False),
+    upsample_residual=(False, False, False, False),
+    upsample_factor=(1, 1, 1, 1),
+    timestep_conditioning=False,
+    patch_size=1,
+    patch_size_t=1,
+    encoder_causal=True,
+    decoder_causal=False,
+)
+# Non-trivial per-channel latent statistics (the default buffers are 0 and 1), so that the
+# pipeline's normalization is exercised; they are persistent buffers and save with the VAE.
+TINY_LATENTS_MEAN = [round(-0.4 + 0.1 * i, 2) for i in range(TINY_LATENT_CHANNELS)]
+TINY_LATENTS_STD = [round(0.5 + 0.25 * i, 2) for i in range(TINY_LATENT_CHANNELS)]
+TINY_T5 = dict(
+    vocab_size=128,
+    d_model=32,
+    d_kv=8,
+    d_ff=64,
+    num_layers=1,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+)
+# The hub repo's scheduler_config.json (diffusers' convert_ltx_to_diffusers.py for 0.9.0).
+SCHEDULER = dict(
+    num_train_timesteps=1000,
+    shift=1.0,
+    use_dynamic_shifting=True,
+    base_shift=0.95,
+    max_shift=2.05,
+    base_image_seq_len=1024,
+    max_image_seq_len=4096,
+    shift_terminal=0.1,
+)
+
+
+def _tiny_tokenizer() -> T5Tokenizer:
+    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(".", -3.0), (",", -3.0)]
+    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=TINY_TEXT_TOKENS)
+
+
+def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
+    with seeded(seed + 2):
+        return T5EncoderModel(T5Config(**TINY_T5)).eval()
+
+
+def build_tiny_pipeline(seed: int = 0, text: bool = True) -> LTXImageToVideoPipeline:
+    """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
+    with seeded(seed):
+        transformer = LTXVideoTransformer3DModel(**TINY_TRANSFORMER)
+    with seeded(seed + 1):
+        vae = AutoencoderKLLTXVideo(**TINY_VAE)
+    with torch.no_grad():
+        vae.latents_mean.copy_(torch.tensor(TINY_LATENTS_MEAN))
+        vae.latents_std.copy_(torch.tensor(TINY_LATENTS_STD))
+    return LTXImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
+        vae=vae,
+        text_encoder=_tiny_text_encoder(seed) if text else None,
+        tokenizer=_tiny_tokenizer() if text else None,
+        transformer=transformer,
+    )
+
+
+TINY_ID = (
+    f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_LATENTS_MEAN}{TINY_LATENTS_STD}"
+    f"{TINY_T5}:{TINY_TEXT_TOKENS}"
+)
+
+
+class LTXVideo(Backbone):
+    """LTX-Video 2B I2V: T5 caption, causal video VAE (1 + 8k frames), 28-block transformer."""
+
+    name = "ltx"
+    size_multiple = SIZE_MULTIPLE
+    frame_stride = 8
+
+    def __init__(
+        self,
+        pipeline: LTXImageToVideoPipeline,
+        device: torch.device,
+        dtype: torch.dtype,
+        root: Path | None = None,
+    ) -> None:
+        weights = TINY_ID if root is None else file_identity(root, *_IDENTITY_PARTS)
+        super().__init__(device, dtype, weights)
+        self.root = root
+        pipeline.to(device)
+        if pipeline.transformer.dtype != dtype:
+            pipeline.to(dtype=dtype)
+        pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = pipeline
+        self.transformer = pipeline.transformer
+        self.vae = pipeline.vae
+        self.scheduler = pipeline.scheduler
+        for module in (self.transformer, self.vae):
+            module.requires_grad_(False)
+        self.vae.eval()
+
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        if self.root is None:
+            tokenizer, text_encoder = _tiny_tokenizer(), _tiny_text_encoder()
+        else:
+            tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
+            text_encoder = T5EncoderModel.from_pretrained(
+                self.root, subfolder="text_encoder", dtype=self.dtype
+            ).eval()
+        # A text-only pipeline runs the pipeline's own prompt code (padding, truncation, mask).
+        text = LTXImageToVideoPipeline(None, None, text_encoder.to(self.device), tokenizer, None)
+        embeds, mask, _, _ = text.encode_prompt(
+            prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=min(TEXT_TOKENS, tokenizer.model_max_length),
+            device=self.device,
+            dtype=self.dtype,
+        )
+        return {"prompt_embeds": embeds.cpu(), "prompt_attention_mask": mask.cpu()}
+
+    # -- LoRA groups ---------------------------------------------------------------------------
+    def lora_targets(self, group: str) -> list[str]:
+        """Each LTX block has a self-attention over the video tokens (attn1) and a
+        cross-attention from the video tokens to the T5 caption (attn2), each with
+        to_q/to_k/to_v/to_out.0, then a feed-forward ff.net.0.proj → ff.net.2.
+
+        The attention groups take their projections in *both* attn1 and attn2 — the modules
+        that the common ["to_q", "to_k", "to_v", "to_out.0"] suffix list of diffusers' and
+        finetrainers' LTX LoRA scripts catches, so QKVO here is the LoRA those scripts train;
+        for attn2, QK adapts the video-side query and the text-side key, VO the text-side value
+        and the output. `all-linear` is every nn.Linear inside the blocks, anchored there (peft's
+        "all-linear" would also take proj_in, proj_out, the caption projection and the timestep
+        embedder); for LTX that is exactly QKVO+FF, as the blocks have no other linear layer."""
+        self.check_group(group)
+        qkvo = ("to_q", "to_k", "to_v", "to_out.0")
+        projections = {
+            "QK": ("to_q", "to_k"),
+            "VO": ("to_v", "to_out.0"),
+            "QKVO": qkvo,
+            "QKVO+FF": qkvo,
+            "all-linear": qkvo,
+        }[group]
+        per_block = [f"{attn}.{p}" for attn in ("attn1", "attn2") for p in projections]
+        if group in ("QKVO+FF", "all-linear"):
+            per_block += ["ff.net.0.proj", "ff.net.2"]
+        blocks = range(self.transformer.config.num_layers)
+        return [f"transformer_blocks.{i}.{name}" for i in blocks for name in per_block]
+
+    def _rope_interpolation_scale(self) -> tuple[float, int, int]:
+        """What the pipeline passes the transformer for its RoPE grid (latent → pixel units)."""
+        spatial = self.pipeline.vae_spatial_compression_ratio
+        return (self.pipeline.vae_temporal_compression_ratio / FRAME_RATE, spatial, spatial)
+
+    def _pack(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.pipeline._pack_latents(
+            latents,
+            self.pipeline.transformer_spatial_patch_size,
+            self.pipeline.transformer_temporal_patch_size,
+        )
+
+    # -- training ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
+        """The VAE posterior of the whole transition video: `latent_params` (2C×f×h×w, mean and
+        log-variance, un-normalized). The loss samples the latent from it with the trial's
+        generator each step and normalizes it the pipeline's way, just as the pipeline samples
+        (not takes the mode of) the first image's latent when it conditions."""
+        self.check_frames(video.shape[0])
+        self.check_size(*video.shape[1:3])
+        pixels = to_unit_range(video).unsqueeze(0).to(self.device, self.vae.dtype)  # 1,C,F,H,W
+        posterior = self.vae.encode(pixels).latent_dist
+        return {"latent_params": posterior.parameters[0].float().cpu()}
+
+    def _normalize(self, latents: torch.Tensor) -> torch.Tensor:
+        """The pipeline's `_normalize_latents`, with the scaling factor that its decoding
+        divides back out (the pipeline's own first-frame path leaves it at 1.0; it is 1.0 for
+        every LTX VAE, so both agree)."""
+        return self.pipeline._normalize_latents(
+            latents, self.vae.latents_mean, self.vae.latents_std, self.vae.config.scaling_factor
+        )
+
+    def _shift_mu(self, tokens: int) -> float:
+        """μ of the sampler's exponential time shift at this token count: the pipeline's
+        `calculate_shift` under dynamic shifting, else log(shift) (the static shift)."""
+        config = self.scheduler.config
+        if not config.get("use_dynamic_shifting", False):
+            return math.log(config.get("shift", 1.0))
+        return calculate_shift(
+            tokens,
+            config.get("base_image_seq_len", 256),
+            config.get("max_image_seq_len", 4096),
+            config.get("base_shift", 0.5),
+            config.get("max_shift", 1.15),
+        )
+
+    def loss(
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
+    ) -> torch.Tensor:
+        params = batch["latent_params"].to(self.device, torch.float32)  # B,2C,f,h,w
+        latents = DiagonalGaussianDistribution(params).sample(generator=generator)
+        latents = self._normalize(latents)
+        batch_size, channels, frames, height, width = latents.shape
+
+        noise = torch.randn(latents.shape, generator=generator, device=self.device)
+        mu = self._shift_mu(frames * height * width)
+        normal = torch.randn(batch_size, generator=generator, device=self.device)
+        sigma = torch.sigmoid(normal + mu)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        noisy = (1.0 - s) * latents + s * noise
+        noisy = torch.cat([latents[:, :, :1], noisy[:, :, 1:]], dim=2)  # first frame clean
+
+        # The pipeline's own conditioning mask (1 on the first latent frame's tokens), built by
+        # its `prepare_latents` from given latents, which draws no noise.
+        spatial = self.pipeline.vae_spatial_compression_ratio
+        temporal = self.pipeline.vae_temporal_compression_ratio
+        packed, mask = self.pipeline.prepare_latents(
+            None,
+            batch_size,
+            channels,
+            height * spatial,
+            width * spatial,
+            (frames - 1) * temporal + 1,
+            torch.float32,
+            self.device,
+            None,
+            latents=self._pack(noisy),
+        )
+        timestep = (sigma * self.scheduler.config.num_train_timesteps).unsqueeze(-1) * (1 - mask)
+        output = model(
+            hidden_states=packed.to(self.dtype),
+            encoder_hidden_states=self.prompt["prompt_embeds"].expand(batch_size, -1, -1),
+            timestep=timestep,
+            encoder_attention_mask=self.prompt["prompt_attention_mask"].expand(batch_size, -1),
+            num_frames=frames,
+            height=height,
+            width=width,
+            rope_interpolation_scale=self._rope_interpolation_scale(),
+            return_dict=False,
+        )[0]
+        target = self._pack(noise - latents)
+        keep = (1 - mask).unsqueeze(-1)  # B,S,1: the generated tokens only
+        error = (output.float() - target) ** 2 * keep
+        return error.sum() / (keep.sum() * error.shape[-1])
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+        self.check_frames(frames)
+        height, width = image.shape[:2]
+        self.check_size(height, width)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        prompt_embeds = self.prompt["prompt_embeds"]
+        was_training = self.transformer.training
+        self.transformer.eval()
+        try:
+            packed = self.pipeline(
+                image=Image.fromarray(image),
+                prompt_embeds=prompt_embeds,
+                prompt_attention_mask=self.prompt["prompt_attention_mask"],
+                guidance_scale=1.0,
+                num_inference_steps=steps,
+                num_frames=frames,
+                frame_rate=FRAME_RATE,
+                height=height,
+                width=width,
+                generator=generator,
+                output_type="latent",
+                return_dict=False,
+            )[0]
+        finally:
+            self.transformer.train(was_training)
+        latents = self.pipeline._unpack_latents(
+            packed,
+            (frames - 1) // self.pipeline.vae_temporal_compression_ratio + 1,
+            height // self.pipeline.vae_spatial_compression_ratio,
+            width // self.pipeline.vae_spatial_compression_ratio,
+            self.pipeline.transformer_spatial_patch_size,
+            self.pipeline.transformer_temporal_patch_size,
+        )
+        video = self._decode(latents, generator, prompt_embeds.dtype)
+        video_u8 = np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+        return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
+
+    def _decode(
+        self, latents: torch.Tensor, generator: torch.Generator, dtype: torch.dtype
+    ) -> np.ndarray:
+        """The pipeline's own decoding for output_type="np", step for step: denormalize, and
+        for a timestep-conditioned VAE mix in decode noise drawn from the same generator right
+        after the denoising loop; F×H×W×3 floats in [0, 1]."""
+        latents = self.pipeline._denormalize_latents(
+            latents, self.vae.latents_mean, self.vae.latents_std, self.vae.config.scaling_factor
+        ).to(dtype)
+        timestep = None
+        if self.vae.config.timestep_conditioning:
+            batch_size = latents.shape[0]
+            noise = torch.randn(
+                latents.shape, generator=generator, device=self.device, dtype=latents.dtype
+            )
+            scale = DECODE_TIMESTEP if DECODE_NOISE_SCALE is None else DECODE_NOISE_SCALE
+            timestep = torch.tensor(
+                [DECODE_TIMESTEP] * batch_size, device=self.device, dtype=latents.dtype
+            )
+            scales = torch.tensor([scale] * batch_size, device=self.device, dtype=latents.dtype)
+            scales = scales[:, None, None, None, None]
+            latents = (1 - scales) * latents + scales * noise
+        decoded = self.vae.decode(latents, timestep, return_dict=False)[0]
+        return self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
+
+    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
+        from peft.utils import get_peft_model_state_dict
+
+        # The LoRA config travels as safetensors metadata, so loaders get α (not α = rank).
+        LTXImageToVideoPipeline.save_lora_weights(
+            str(directory),
+            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
+            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
+            safe_serialization=True,
+        )
+        return Path(directory) / "pytorch_lora_weights.safetensors"
+
+
+#: Cached latents depend on the VAE, cached prompt embeddings on the text encoder and tokenizer.
+_IDENTITY_PARTS = ("vae", "text_encoder", "tokenizer")
+
+
+def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> LTXVideo:
+    device = default_device()
+    dtype = default_dtype(device)
+    if scale == "tiny" and path is None:
+        return LTXVideo(build_tiny_pipeline(text=False), device, dtype)
+    if path is None:
+        raise ValueError(
+            f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
+        )
+    root = require_folder(path, SUBFOLDERS, HUB_ID)
+    pipeline = LTXImageToVideoPipeline.from_pretrained(
+        root, text_encoder=None, tokenizer=None, torch_dtype=dtype
+    )
+    return LTXVideo(pipeline, device, dtype, root)
