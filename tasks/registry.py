@@ -10,8 +10,8 @@ from __future__ import annotations
 import abc
 import importlib
 import pkgutil
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,13 +26,15 @@ _REGISTRY: dict[str, type[Task]] = {}
 
 @dataclass(frozen=True, eq=False)
 class Pair:
-    """One example: x is what the model is conditioned on, y what it must produce.
+    """One example: x is what the model is conditioned on, y what it must produce; `info` holds
+    the ground truth a metric needs beyond y (an inpainting mask, pose keypoints, grid labels).
 
     No generated `==`: comparing numpy arrays elementwise has no single truth value, so equality
     would raise; compare `x` and `y` explicitly instead."""
 
     x: np.ndarray
     y: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,16 +93,17 @@ class Task(abc.ABC):
         made = [self.make_pair(int(i), size) for i in chosen]
         return Split(train=made[:n], val=made[n:])
 
-    def score(self, predictions: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, float]:
-        """Each of the task's metrics, averaged over the pairs (a perfect PSNR stays inf)."""
-        if len(predictions) != len(targets) or not targets:
+    def score(self, predictions: list[np.ndarray], pairs: list[Pair]) -> dict[str, float]:
+        """Each of the task's metrics, averaged over the pairs (a perfect PSNR stays inf).
+        Tasks whose metric needs more than (prediction, y) override this and read `pair.info`."""
+        if len(predictions) != len(pairs) or not pairs:
             raise ValueError(
                 f"need equal, non-empty lists; got {len(predictions)} predictions "
-                f"and {len(targets)} targets"
+                f"and {len(pairs)} targets"
             )
-        pairs = list(zip(predictions, targets, strict=True))
+        scored = list(zip(predictions, pairs, strict=True))
         return {
-            metric: float(np.mean([getattr(_metrics, metric)(p, t) for p, t in pairs]))
+            metric: float(np.mean([getattr(_metrics, metric)(p, pair.y) for p, pair in scored]))
             for metric in self.metrics
         }
 

@@ -68,7 +68,7 @@ def validate(
     samples = [
         backbone.sample(pair.x, config.frames, config.sample_steps, config.seed) for pair in pairs
     ]
-    scores = task.score([s.last_frame for s in samples], [pair.y for pair in pairs])
+    scores = task.score([s.last_frame for s in samples], pairs)
     return {f"val_{name}": value for name, value in scores.items()}, samples
 
 

@@ -99,8 +99,8 @@ def test_natural_images_are_many_and_distinct() -> None:
 ])  # fmt: skip
 def test_perfect_predictions_score_perfectly(name: str, expected: dict[str, float]) -> None:
     task = get_task(name)
-    targets = [pair.y for pair in task.pairs(1, seed=0).val]
-    scores = task.score([t.copy() for t in targets], targets)
+    val = task.pairs(1, seed=0).val
+    scores = task.score([pair.y.copy() for pair in val], val)
     assert scores.keys() == expected.keys()
     assert list(scores) == list(task.metrics)
     for metric, value in expected.items():
@@ -111,9 +111,9 @@ def test_score_of_inputs_is_imperfect() -> None:
     task = get_task("binary_segmentation")
     val = task.pairs(1, seed=0).val
     black = [np.zeros_like(p.y) for p in val]
-    assert task.score(black, [p.y for p in val])["miou"] < 1.0
+    assert task.score(black, val)["miou"] < 1.0
     with pytest.raises(ValueError, match="1 predictions and 4 targets"):
-        task.score(black[:1], [p.y for p in val])
+        task.score(black[:1], val)
 
 
 @pytest.mark.parametrize("n", [0, 31, -1, 2.0, True])

@@ -40,7 +40,7 @@ def test_saved_adapter_reproduces_trained_outputs_through_diffusers_loader(sessi
     base.pipeline.load_lora_weights(str(folder))
     after = [base.sample(p.x, CONFIG.frames, CONFIG.sample_steps, CONFIG.seed) for p in val]
 
-    scores = get_task(CONFIG.task).score([s.last_frame for s in after], [p.y for p in val])
+    scores = get_task(CONFIG.task).score([s.last_frame for s in after], val)
     assert {f"val_{k}": v for k, v in scores.items()} == {
         k: v for k, v in final.items() if k.startswith("val_")
     }
