@@ -10,7 +10,8 @@ from pathlib import Path
 
 import ray
 
-from orchestrator.report import results_table, write_tables
+from orchestrator.report import build_report, collect_runs
+from orchestrator.results import results_table, write_tables
 from orchestrator.tracking import default_tracking_uri, finish_parent_run, start_parent_run
 from orchestrator.tuner import build_tuner, trial_resources
 from search_spaces import Sweep
@@ -56,6 +57,9 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
     table = results_table(rows)
     files = write_tables(table, experiment_dir)
     failed = bool(results.errors)
+    runs = collect_runs(tracking_uri, name)
+    if not runs.empty:
+        files += build_report(sweep, runs, tracking_uri, experiment_dir / "report")
     finish_parent_run(tracking, files, failed)
     print(table.to_string(index=False))
     print(f"\nresults: {files[0]}  {files[1]}")

@@ -12,7 +12,9 @@ import json
 import re
 import sys
 
-from search_spaces import load_sweep, sweep_names
+from search_spaces import Sweep, load_sweep, sweep_names, with_axis
+from trainables.backbones import paper_seconds_per_step
+from trainables.backbones.base import SCALES
 from trainables.config import TrialConfig
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -36,14 +38,89 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="print each trial's config as one JSON line and exit",
+        help="print each trial's config as one JSON line (and a count and estimate on stderr)",
+    )
+    axes = parser.add_argument_group(
+        "axes", "set an axis of the sweep to exactly these comma-separated values"
+    )
+    for flag, (_, kind) in AXES.items():
+        axes.add_argument(f"--{flag}", type=_list_of(kind), metavar="A,B,...")
+    axes.add_argument("--steps", type=int, help="training steps of every trial")
+    axes.add_argument(
+        "--scale", choices=SCALES, help="tiny (random weights) or full (--weights folders)"
+    )
+    axes.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="BACKBONE=PATH",
+        help="a local hub-layout weights folder for a backbone (repeatable)",
     )
     return parser.parse_args(argv)
 
 
-def resolve_trials(sweep_name: str) -> tuple[object, list[TrialConfig]]:
-    sweep = load_sweep(sweep_name)
-    return sweep, [TrialConfig.from_dict(trial) for trial in sweep.trials]
+# CLI flag → (trial setting, value type)
+AXES = {
+    "tasks": ("task", str),
+    "n": ("n", int),
+    "seeds": ("seed", int),
+    "backbones": ("backbone", str),
+    "trajectories": ("trajectory", str),
+    "modules": ("modules", str),
+    "ranks": ("rank", int),
+}
+
+
+def _list_of(kind: type):
+    def parse(text: str) -> list:
+        try:
+            values = [kind(v.strip()) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}s, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+
+    return parse
+
+
+def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
+    """The CLI's narrowing and widening of a sweep, then scale and weights per backbone."""
+    for flag, (key, _) in AXES.items():
+        if getattr(args, flag) is not None:
+            trials = with_axis(trials, key, getattr(args, flag))
+    weights: dict[str, str] = {}
+    for item in args.weights:
+        backbone, sep, path = item.partition("=")
+        if not sep or not backbone or not path:
+            raise ValueError(f"bad --weights {item!r}; expected BACKBONE=PATH")
+        weights[backbone] = path
+    updates: dict = {}
+    if args.steps is not None:
+        updates["steps"] = args.steps
+    if args.scale is not None:
+        updates["scale"] = args.scale
+    trials = [{**t, **updates} for t in trials]
+    for trial in trials:
+        backbone = trial.get("backbone", "cogvideox")
+        if backbone in weights:
+            trial["weights"] = weights[backbone]
+        if trial.get("scale") == "full" and not trial.get("weights"):
+            raise ValueError(f"--scale full needs --weights {backbone}=PATH (a local folder)")
+    return trials
+
+
+def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig]]:
+    sweep = load_sweep(args.sweep)
+    trials = apply_overrides(sweep.trials, args)
+    sweep = dataclasses.replace(sweep, trials=trials)
+    return sweep, [TrialConfig.from_dict(trial) for trial in trials]
+
+
+def gpu_hours(configs: list[TrialConfig]) -> float:
+    """What the trials would cost at full scale, at the paper's measured speed per backbone."""
+    seconds = sum(c.steps * c.workers * paper_seconds_per_step(c.backbone) for c in configs)
+    return seconds / 3600
 
 
 def describe(configs: list[TrialConfig]) -> str:
@@ -56,7 +133,7 @@ def describe(configs: list[TrialConfig]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        sweep, configs = resolve_trials(args.sweep)
+        sweep, configs = resolve_trials(args)
         name = args.sweep if args.name is None else args.name
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"bad --name {name!r}; allowed: letters, digits, '.', '_', '-'")
@@ -66,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         for config in configs:
             print(json.dumps(dataclasses.asdict(config), sort_keys=True))
+        print(
+            f"{len(configs)} trials; about {gpu_hours(configs):,.2f} GPU-hours at full scale "
+            "(the paper's Tables 6-7: ~1.8 s a step)",
+            file=sys.stderr,
+        )
         return 0
     # Said first, before Ray, DeepSpeed and MLflow load and start talking.
     print(f"vdm-sweeps: sweep {name!r}: {describe(configs)}", flush=True)

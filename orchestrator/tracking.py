@@ -57,5 +57,6 @@ def start_parent_run(
 def finish_parent_run(tracking: dict[str, str], files: list[Path], failed: bool) -> None:
     client = MlflowClient(tracking_uri=tracking["uri"])
     for path in files:
-        client.log_artifact(tracking["parent_run_id"], str(path))
+        folder = "report" if path.parent.name == "report" else None
+        client.log_artifact(tracking["parent_run_id"], str(path), folder)
     client.set_terminated(tracking["parent_run_id"], status="FAILED" if failed else "FINISHED")

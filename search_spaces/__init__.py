@@ -9,6 +9,16 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Table:
+    """One of the paper's result tables: rows = the values of `rows`, among the trials whose
+    settings match `fixed`; columns = task × n; cells = the metric's mean ± std over seeds."""
+
+    title: str
+    rows: str
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Sweep:
     """A sweep is data: the trial configs (plain dicts of `TrialConfig` fields) and what one
     trial needs. `resources` is per trial; a GPU share is dropped where the cluster has none."""
@@ -20,10 +30,11 @@ class Sweep:
     # Reusing worker processes saves ~3 s of start-up and the imports per trial; big backbones
     # want a fresh process per trial instead.
     reuse_actors: bool = False
+    tables: list[Table] = field(default_factory=list)
 
 
 def sweep_names() -> list[str]:
-    return sorted(info.name for info in pkgutil.iter_modules(__path__))
+    return sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "paper")
 
 
 def load_sweep(name: str) -> Sweep:
@@ -34,3 +45,13 @@ def load_sweep(name: str) -> Sweep:
     if not isinstance(sweep, Sweep):
         raise TypeError(f"search_spaces/{name}.py must define SWEEP = Sweep(...)")
     return sweep
+
+
+def with_axis(trials: list[dict[str, Any]], key: str, values: list[Any]) -> list[dict[str, Any]]:
+    """Set one axis of a sweep to exactly `values`: narrows (a subset of its values) or widens
+    (new values) it, keeping every other combination the sweep has."""
+    others: dict[tuple, dict[str, Any]] = {}
+    for trial in trials:
+        rest = {k: v for k, v in trial.items() if k != key}
+        others.setdefault(tuple(sorted(rest.items(), key=repr)), rest)
+    return [{**rest, key: value} for rest in others.values() for value in values]

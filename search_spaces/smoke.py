@@ -2,7 +2,7 @@
 
 from itertools import product
 
-from search_spaces import Sweep
+from search_spaces import Sweep, Table
 
 BASE = dict(
     backbone="cogvideox",
@@ -32,4 +32,8 @@ SWEEP = Sweep(
     ],
     resources={"cpu": 1.0, "gpu": 0.25},
     reuse_actors=True,
+    tables=[
+        Table("Trajectory", "trajectory", {"modules": "QKVO"}),
+        Table("Modules", "modules", {"trajectory": "quadratic"}),
+    ],
 )

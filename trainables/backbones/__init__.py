@@ -25,6 +25,11 @@ def backbone_defaults(name: str, scale: str = "tiny") -> dict:
     return {**module.DEFAULTS, **(module.TINY_DEFAULTS if scale == "tiny" else {})}
 
 
+def paper_seconds_per_step(name: str) -> float:
+    """A full-scale training step's cost in the paper (Tables 6 and 7), for estimates."""
+    return importlib.import_module(f"{__name__}.{name}").PAPER_SECONDS_PER_STEP
+
+
 def size_multiple(name: str) -> int:
     """What height and width must be multiples of, checked before any trial starts."""
     return getattr(importlib.import_module(f"{__name__}.{name}"), "SIZE_MULTIPLE", 16)

@@ -38,6 +38,10 @@ from trainables.backbones.base import (
 HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
 SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 
+# Seconds per training step at the paper's scale, for planning (Table 6: 0.5 h for a 1000-step
+# segmentation run on an RTX 4090 at 9×480×720).
+PAPER_SECONDS_PER_STEP = 1.8
+
 # The paper's Table 3 (SPEC §3); steps per task are Table 4's "others".
 DEFAULTS = dict(
     rank=64,

@@ -65,6 +65,10 @@ IDENTITY_PARTS = ("vae", "image_encoder", "image_processor", "text_encoder", "to
 #: WanAttnProcessor hard-codes the text context at 512 tokens (everything before it is image).
 TEXT_TOKENS = 512
 
+# Seconds per training step at the paper's scale, for planning (Table 6: 2.0 h for a 4000-step
+# run on an H100).
+PAPER_SECONDS_PER_STEP = 1.8
+
 # The paper's Table 3 (SPEC §3).
 DEFAULTS = dict(
     rank=128,

@@ -1,0 +1,98 @@
+"""The paper-style report of a real tiny sweep with two seeds, checked cell by cell against the
+metrics in its MLflow store, and logged to the sweep's parent run."""
+
+import argparse
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.report import main as report_main
+from orchestrator.run import run_sweep
+from orchestrator.tracking import SWEEP_TAG
+from search_spaces import Sweep, Table
+from trainables.config import TrialConfig
+
+BASE = dict(n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0, n_val=1,
+            sample_steps=2, height=32, width=32, modules="QK")  # fmt: skip
+SWEEP = Sweep(
+    description="trajectories × 2 seeds",
+    trials=[
+        {**BASE, "task": task, "trajectory": trajectory, "seed": seed}
+        for task in ("hflip", "binary_segmentation")
+        for trajectory in ("linear", "discrete")
+        for seed in (1, 2)
+    ],
+    resources={"cpu": 1.0},
+    reuse_actors=True,
+    tables=[Table("Trajectory", "trajectory", {"modules": "QK"})],
+)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("sweeps")
+    args = argparse.Namespace(storage=str(storage), tracking_uri=None, address=None)
+    configs = [TrialConfig.from_dict(t) for t in SWEEP.trials]
+    assert run_sweep(SWEEP, configs, "report", args) == 0
+    return storage / "report"
+
+
+def metric_values(folder) -> pd.DataFrame:
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("report")
+    rows = []
+    for run in client.search_runs([experiment.experiment_id]):
+        if SWEEP_TAG in run.data.tags:
+            continue
+        task = run.data.params["task"]
+        metric = "miou" if task == "binary_segmentation" else "psnr"
+        value = run.data.metrics[f"val_{metric}"] * (100 if metric == "miou" else 1)
+        rows.append((run.data.params["trajectory"], task, value))
+    return pd.DataFrame(rows, columns=["row", "task", "value"])
+
+
+def test_each_cell_is_the_mean_and_std_over_seeds_of_the_mlflow_metrics(sweep):
+    table = pd.read_csv(sweep / "report" / "table_trajectory.csv")
+    truth = metric_values(sweep)
+    assert len(table) == 4 and set(table["seeds"]) == {2}
+    for _, cell in table.iterrows():
+        values = truth[(truth["row"] == cell["row"]) & (truth["task"] == cell["task"])]["value"]
+        assert len(values) == 2
+        assert cell["mean"] == pytest.approx(values.mean())
+        assert cell["std"] == pytest.approx(values.std())
+    assert list(dict.fromkeys(table["row"])) == ["linear", "discrete"]  # the sweep's order
+
+
+def test_markdown_marks_the_best_and_the_plots_are_written(sweep):
+    markdown = (sweep / "report" / "tables.md").read_text()
+    table = pd.read_csv(sweep / "report" / "table_trajectory.csv")
+    for task, block in table.groupby("task"):
+        best = block.loc[block["mean"].idxmax()]
+        assert f"**{best['mean']:.2f} ± {best['std']:.2f}**" in markdown, task
+    for name in (
+        "trajectories.png",
+        "predictions_hflip.png",
+        "predictions_binary_segmentation.png",
+    ):
+        assert (sweep / "report" / name).stat().st_size > 1000
+
+
+def test_the_report_is_logged_to_the_parent_run(sweep):
+    client = MlflowClient(tracking_uri=f"sqlite:///{sweep / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("report")
+    parent = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = 'report'"
+    )[0]
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/tables.md", "report/table_trajectory.csv", "report/trajectories.png"} <= logged
+
+
+def test_the_cli_builds_a_named_sweeps_tables_from_the_store_alone(sweep, capsys):
+    # smoke's tables fix modules=QKVO / trajectory=quadratic: none of these QK runs match
+    assert report_main(["smoke", "--name", "report", "--storage", str(sweep.parent)]) == 0
+    out = capsys.readouterr().out
+    assert "### Trajectory" in out and "(no finished trials match)" in out
+    assert report_main(["smoke", "--name", "absent", "--storage", str(sweep.parent)]) == 2
+    assert "no sweep 'absent' in the MLflow store" in capsys.readouterr().err
+    assert not (sweep.parent / "absent").exists()  # nothing created on the way
