@@ -1,0 +1,105 @@
+"""Real dataset loaders on tiny fixtures written in each dataset's own on-disk format."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tasks.datasets import DatasetError
+from tasks.datasets.coco import Coco
+from tasks.datasets.dreambooth import DreamBooth
+
+
+def write_image(path, height, width, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.full((height, width, 3), value, np.uint8)
+    array[:, : width // 2, 0] = 255  # left half red: shows how the crop went
+    Image.fromarray(array).save(path)
+
+
+def test_dreambooth_lists_subject_photos_and_center_crops(tmp_path):
+    write_image(tmp_path / "dog" / "00.jpg", 40, 80, 10)
+    write_image(tmp_path / "dog" / "01.png", 40, 40, 20)
+    write_image(tmp_path / "cat" / "00.jpg", 40, 40, 30)
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    data = DreamBooth(tmp_path)
+    assert len(data) == 3 and [data.subject(i) for i in range(3)] == ["cat", "dog", "dog"]
+    image = data.image(1, (16, 16))  # 40×80 → the central 40×40 square
+    assert image.shape == (16, 16, 3) and image.dtype == np.uint8
+    assert image[:, 1, 0].min() > 200 and image[:, -2, 0].max() < 60  # red left, dark right
+
+
+def test_dreambooth_missing_or_empty_is_one_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist; expected the DreamBooth dataset"):
+        DreamBooth(tmp_path / "nowhere")
+    (tmp_path / "empty" / "dog").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="has no images in subject folders"):
+        DreamBooth(tmp_path / "empty")
+
+
+def coco_fixture(root):
+    write_image(root / "val2017" / "000000000001.jpg", 20, 30, 0)
+    write_image(root / "val2017" / "000000000002.jpg", 20, 30, 0)
+    categories = [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}]
+    images = [
+        {"id": 1, "file_name": "000000000001.jpg", "height": 20, "width": 30},
+        {"id": 2, "file_name": "000000000002.jpg", "height": 20, "width": 30},
+    ]
+    square = [[2, 2, 12, 2, 12, 12, 2, 12]]  # a 10×10 polygon
+    instances = {
+        "images": images,
+        "categories": categories,
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 18, "segmentation": square,
+             "area": 100, "bbox": [2, 2, 10, 10], "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 1, "segmentation": square,
+             "area": 100, "bbox": [2, 2, 10, 10], "iscrowd": 0},
+        ],
+    }  # fmt: skip
+    keypoints = [0.0] * 51
+    keypoints[0:3] = [5, 6, 2]  # nose
+    keypoints[15:18] = [4, 9, 1]  # left shoulder
+    people = {
+        "images": images,
+        "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}],
+        "annotations": [
+            {"id": 3, "image_id": 2, "category_id": 1, "keypoints": keypoints, "num_keypoints": 2,
+             "segmentation": square, "area": 100, "bbox": [2, 2, 10, 10], "iscrowd": 0},
+        ],
+    }  # fmt: skip
+    (root / "annotations").mkdir()
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(instances))
+    (root / "annotations" / "person_keypoints_val2017.json").write_text(json.dumps(people))
+
+
+def test_coco_category_masks_through_pycocotools(tmp_path):
+    coco_fixture(tmp_path)
+    data = Coco(tmp_path)
+    assert data.category_masks("dog") == [1]
+    image, mask = data.mask(1, "dog")
+    assert image.shape == (20, 30, 3) and mask.dtype == bool
+    assert 90 <= mask.sum() <= 130 and mask[7, 7] and not mask[15, 20]
+    with pytest.raises(DatasetError, match="no COCO category 'unicorn'; the file has: dog, person"):
+        data.category_masks("unicorn")
+
+
+def test_coco_person_keypoints(tmp_path):
+    coco_fixture(tmp_path)
+    data = Coco(tmp_path, kind="person_keypoints")
+    assert data.people() == [2]
+    image, points = data.keypoints(2)
+    assert points.shape == (1, 17, 3)
+    assert points[0, 0].tolist() == [5, 6, 2] and points[0, 5].tolist() == [4, 9, 1]
+
+
+def test_coco_missing_or_malformed_is_one_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="nowhere' does not exist; expected a COCO 2017"):
+        Coco(tmp_path / "nowhere")
+    coco_fixture(tmp_path)
+    with pytest.raises(DatasetError, match="expected COCO's annotations/instances_train2017.json"):
+        (tmp_path / "train2017").mkdir()
+        Coco(tmp_path, split="train2017")
+    (tmp_path / "annotations" / "instances_val2017.json").write_text('{"images": 3}')
+    with pytest.raises(DatasetError, match="is not COCO annotation JSON"):
+        Coco(tmp_path)
