@@ -63,6 +63,8 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
     finish_parent_run(tracking, files, failed)
     print(table.to_string(index=False))
     print(f"\nresults: {files[0]}  {files[1]}")
+    if (experiment_dir / "report" / "tables.md").exists():
+        print(f"report:  {experiment_dir / 'report'} (paper tables, plots, prediction sheets)")
     if tracking_uri.startswith("sqlite:"):
         mlflow = Path(sys.executable).parent / "mlflow"
         print(f"browse:  {mlflow} ui --backend-store-uri {tracking_uri} --port 5000")
