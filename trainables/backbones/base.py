@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import T5Tokenizer
 
 SCALES = ("tiny", "full")
 #: The paper conditions on "one fixed task-agnostic prompt" (SPEC §3); sweeps may set another.
@@ -68,6 +69,33 @@ def require_folder(path: str | os.PathLike[str], subfolders: tuple[str, ...], hu
     return root
 
 
+def weights_root(
+    scale: str, path: str | os.PathLike[str] | None, subfolders: tuple[str, ...], hub_id: str
+) -> Path | None:
+    """None for the tiny build; for `full`, the checked local folder laid out as `hub_id`."""
+    if scale == "tiny" and path is None:
+        return None
+    if path is None:
+        raise ValueError(
+            f"scale {scale!r} needs a local weights folder (path) laid out as {hub_id}"
+        )
+    return require_folder(path, subfolders, hub_id)
+
+
+def tiny_t5_tokenizer(**kwargs: object) -> T5Tokenizer:
+    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
+    pieces += [(".", -3.0), (",", -3.0)]
+    return T5Tokenizer(vocab=pieces, extra_ids=0, **kwargs)
+
+
+def frames_to_uint8(video: np.ndarray) -> np.ndarray:
+    """The pipelines' [0, 1] float frames → uint8, rounded."""
+    return np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+
+
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     """uint8 F×H×W×3 frames → float C×F×H×W in [-1, 1], as diffusers' VideoProcessor normalizes."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
@@ -98,6 +126,8 @@ class Backbone(abc.ABC):
     #: Height and width must be multiples of this (VAE × patch, or the pipeline's own rule).
     size_multiple: int = 16
     transformer: torch.nn.Module
+    #: The model's own diffusers pipeline: sampling and adapter export go through it.
+    pipeline: object
 
     def __init__(self, device: torch.device, dtype: torch.dtype, weights_id: str) -> None:
         self.device = device
@@ -145,9 +175,18 @@ class Backbone(abc.ABC):
     def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
         """Sample a video from a first frame with the model's own pipeline, without CFG."""
 
-    @abc.abstractmethod
     def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
-        """Save the LoRA in the diffusers format that `load_lora_weights` reads; return the file."""
+        """Save the LoRA in the diffusers format that `load_lora_weights` reads; return the file.
+        The LoRA config travels as safetensors metadata, so loaders get α (not α = rank)."""
+        from peft.utils import get_peft_model_state_dict
+
+        type(self.pipeline).save_lora_weights(
+            str(directory),
+            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
+            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
+            safe_serialization=True,
+        )
+        return Path(directory) / "pytorch_lora_weights.safetensors"
 
     def check_frames(self, frames: int) -> None:
         if frames < 2 or (frames - 1) % self.frame_stride:

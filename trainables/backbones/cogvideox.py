@@ -30,9 +30,11 @@ from trainables.backbones.base import (
     default_device,
     default_dtype,
     file_identity,
-    require_folder,
+    frames_to_uint8,
     seeded,
+    tiny_t5_tokenizer,
     to_unit_range,
+    weights_root,
 )
 
 HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
@@ -118,15 +120,6 @@ SCHEDULER = dict(
 )
 
 
-def _tiny_tokenizer() -> T5Tokenizer:
-    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [(".", -3.0), (",", -3.0)]
-    return T5Tokenizer(vocab=pieces, extra_ids=0)
-
-
 def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
     with seeded(seed + 2):
         return T5EncoderModel(T5Config(**TINY_T5)).eval()
@@ -139,7 +132,7 @@ def build_tiny_pipeline(seed: int = 0, text: bool = True) -> CogVideoXImageToVid
     with seeded(seed + 1):
         vae = AutoencoderKLCogVideoX(**TINY_VAE)
     return CogVideoXImageToVideoPipeline(
-        tokenizer=_tiny_tokenizer() if text else None,
+        tokenizer=tiny_t5_tokenizer() if text else None,
         text_encoder=_tiny_text_encoder(seed) if text else None,
         vae=vae,
         transformer=transformer,
@@ -182,7 +175,7 @@ class CogVideoX(Backbone):
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         if self.root is None:
-            tokenizer, text_encoder = _tiny_tokenizer(), _tiny_text_encoder()
+            tokenizer, text_encoder = tiny_t5_tokenizer(), _tiny_text_encoder()
         else:
             tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
             text_encoder = T5EncoderModel.from_pretrained(
@@ -326,32 +319,16 @@ class CogVideoX(Backbone):
         latents = latents[:, latents.shape[1] - ((frames - 1) // self.frame_stride + 1) :]
         decoded = self.pipeline.decode_latents(latents)
         video = self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
-        video_u8 = np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+        video_u8 = frames_to_uint8(video)
         return Sample(video=video_u8, last_latent=latents[0, -1].float().cpu())
-
-    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
-        from peft.utils import get_peft_model_state_dict
-
-        # The LoRA config travels as safetensors metadata, so loaders get α (not α = rank).
-        CogVideoXImageToVideoPipeline.save_lora_weights(
-            str(directory),
-            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
-            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
-            safe_serialization=True,
-        )
-        return Path(directory) / "pytorch_lora_weights.safetensors"
 
 
 def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> CogVideoX:
     device = default_device()
     dtype = default_dtype(device)
-    if scale == "tiny" and path is None:
+    root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
+    if root is None:
         return CogVideoX(build_tiny_pipeline(text=False), device, dtype)
-    if path is None:
-        raise ValueError(
-            f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
-        )
-    root = require_folder(path, SUBFOLDERS, HUB_ID)
     pipeline = CogVideoXImageToVideoPipeline.from_pretrained(
         root, text_encoder=None, tokenizer=None, dtype=dtype
     )

@@ -38,9 +38,11 @@ from trainables.backbones.base import (
     default_device,
     default_dtype,
     file_identity,
-    require_folder,
+    frames_to_uint8,
     seeded,
+    tiny_t5_tokenizer,
     to_unit_range,
+    weights_root,
 )
 
 # The pipeline refuses heights and widths that are not multiples of 32.
@@ -141,15 +143,6 @@ SCHEDULER = dict(
 )
 
 
-def _tiny_tokenizer() -> T5Tokenizer:
-    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [(".", -3.0), (",", -3.0)]
-    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=TINY_TEXT_TOKENS)
-
-
 def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
     with seeded(seed + 2):
         return T5EncoderModel(T5Config(**TINY_T5)).eval()
@@ -168,7 +161,7 @@ def build_tiny_pipeline(seed: int = 0, text: bool = True) -> LTXImageToVideoPipe
         scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
         vae=vae,
         text_encoder=_tiny_text_encoder(seed) if text else None,
-        tokenizer=_tiny_tokenizer() if text else None,
+        tokenizer=tiny_t5_tokenizer(model_max_length=TINY_TEXT_TOKENS) if text else None,
         transformer=transformer,
     )
 
@@ -211,7 +204,10 @@ class LTXVideo(Backbone):
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         if self.root is None:
-            tokenizer, text_encoder = _tiny_tokenizer(), _tiny_text_encoder()
+            tokenizer, text_encoder = (
+                tiny_t5_tokenizer(model_max_length=TINY_TEXT_TOKENS),
+                _tiny_text_encoder(),
+            )
         else:
             tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
             text_encoder = T5EncoderModel.from_pretrained(
@@ -388,7 +384,7 @@ class LTXVideo(Backbone):
             self.pipeline.transformer_temporal_patch_size,
         )
         video = self._decode(latents, generator, prompt_embeds.dtype)
-        video_u8 = np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+        video_u8 = frames_to_uint8(video)
         return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
 
     def _decode(
@@ -416,18 +412,6 @@ class LTXVideo(Backbone):
         decoded = self.vae.decode(latents, timestep, return_dict=False)[0]
         return self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
 
-    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
-        from peft.utils import get_peft_model_state_dict
-
-        # The LoRA config travels as safetensors metadata, so loaders get α (not α = rank).
-        LTXImageToVideoPipeline.save_lora_weights(
-            str(directory),
-            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
-            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
-            safe_serialization=True,
-        )
-        return Path(directory) / "pytorch_lora_weights.safetensors"
-
 
 #: Cached latents depend on the VAE, cached prompt embeddings on the text encoder and tokenizer.
 _IDENTITY_PARTS = ("vae", "text_encoder", "tokenizer")
@@ -436,14 +420,10 @@ _IDENTITY_PARTS = ("vae", "text_encoder", "tokenizer")
 def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> LTXVideo:
     device = default_device()
     dtype = default_dtype(device)
-    if scale == "tiny" and path is None:
+    root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
+    if root is None:
         return LTXVideo(build_tiny_pipeline(text=False), device, dtype)
-    if path is None:
-        raise ValueError(
-            f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
-        )
-    root = require_folder(path, SUBFOLDERS, HUB_ID)
     pipeline = LTXImageToVideoPipeline.from_pretrained(
-        root, text_encoder=None, tokenizer=None, torch_dtype=dtype
+        root, text_encoder=None, tokenizer=None, dtype=dtype
     )
     return LTXVideo(pipeline, device, dtype, root)

@@ -34,7 +34,6 @@ from transformers import (
     CLIPImageProcessor,
     CLIPVisionConfig,
     CLIPVisionModel,
-    T5Tokenizer,
     UMT5Config,
     UMT5EncoderModel,
 )
@@ -45,9 +44,11 @@ from trainables.backbones.base import (
     default_device,
     default_dtype,
     file_identity,
-    require_folder,
+    frames_to_uint8,
     seeded,
+    tiny_t5_tokenizer,
     to_unit_range,
+    weights_root,
 )
 
 HUB_ID = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
@@ -149,15 +150,6 @@ SCHEDULER = dict(
 )
 
 
-def _tiny_tokenizer() -> T5Tokenizer:
-    """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]
-    pieces += [(".", -3.0), (",", -3.0)]
-    return T5Tokenizer(vocab=pieces, extra_ids=0)
-
-
 def _tiny_text_encoder(seed: int = 0) -> UMT5EncoderModel:
     with seeded(seed + 2):
         return UMT5EncoderModel(UMT5Config(**TINY_UMT5)).eval()
@@ -172,7 +164,7 @@ def build_tiny_pipeline(seed: int = 0, text: bool = True) -> WanImageToVideoPipe
     with seeded(seed + 3):
         image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_CLIP)).eval()
     return WanImageToVideoPipeline(
-        tokenizer=_tiny_tokenizer() if text else None,
+        tokenizer=tiny_t5_tokenizer() if text else None,
         text_encoder=_tiny_text_encoder(seed) if text else None,
         vae=vae,
         scheduler=UniPCMultistepScheduler(**SCHEDULER),
@@ -221,7 +213,7 @@ class Wan(Backbone):
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         if self.root is None:
-            tokenizer, text_encoder = _tiny_tokenizer(), _tiny_text_encoder()
+            tokenizer, text_encoder = tiny_t5_tokenizer(), _tiny_text_encoder()
         else:
             tokenizer = AutoTokenizer.from_pretrained(self.root, subfolder="tokenizer")
             text_encoder = UMT5EncoderModel.from_pretrained(
@@ -379,32 +371,16 @@ class Wan(Backbone):
             latents.to(self.vae.device, self.vae.dtype) / inv_std + mean, return_dict=False
         )[0]
         video = self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
-        video_u8 = np.clip(np.rint(video * 255.0), 0, 255).astype(np.uint8)
+        video_u8 = frames_to_uint8(video)
         return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
-
-    def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
-        from peft.utils import get_peft_model_state_dict
-
-        # The LoRA config travels as safetensors metadata, so loaders get α (not α = rank).
-        WanImageToVideoPipeline.save_lora_weights(
-            str(directory),
-            transformer_lora_layers=get_peft_model_state_dict(self.transformer),
-            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
-            safe_serialization=True,
-        )
-        return Path(directory) / "pytorch_lora_weights.safetensors"
 
 
 def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Wan:
     device = default_device()
     dtype = default_dtype(device)
-    if scale == "tiny" and path is None:
+    root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
+    if root is None:
         return Wan(build_tiny_pipeline(text=False), device, dtype)
-    if path is None:
-        raise ValueError(
-            f"scale {scale!r} needs a local weights folder (path) laid out as {HUB_ID}"
-        )
-    root = require_folder(path, SUBFOLDERS, HUB_ID)
     pipeline = WanImageToVideoPipeline.from_pretrained(
         root,
         text_encoder=None,
