@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -153,6 +154,31 @@ class Backbone(abc.ABC):
             key: value.to(self.device, self.dtype if value.is_floating_point() else value.dtype)
             for key, value in embeds.items()
         }
+
+    def adopt_pipeline(self, pipeline: Any, cast_transformer_only: bool = False) -> None:
+        """Move the pipeline to the device, cast it (or only its transformer, where the VAE and
+        encoders stay in fp32 as the hub repo runs them), freeze it, and keep its parts."""
+        pipeline.to(self.device)
+        if pipeline.transformer.dtype != self.dtype:
+            (pipeline.transformer if cast_transformer_only else pipeline).to(dtype=self.dtype)
+        pipeline.set_progress_bar_config(disable=True)
+        self.pipeline = pipeline
+        self.transformer = pipeline.transformer
+        self.vae = pipeline.vae
+        self.scheduler = pipeline.scheduler
+        for module in (self.transformer, self.vae):
+            module.requires_grad_(False)
+        self.vae.eval()
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """The transformer in eval mode for sampling, its mode restored after."""
+        was_training = self.transformer.training
+        self.transformer.eval()
+        try:
+            yield
+        finally:
+            self.transformer.train(was_training)
 
     def enable_gradient_checkpointing(self) -> None:
         self.transformer.enable_gradient_checkpointing()

@@ -160,17 +160,7 @@ class CogVideoX(Backbone):
             TINY_ID if root is None else file_identity(root, "vae", "text_encoder", "tokenizer"),
         )
         self.root = root
-        pipeline.to(device)
-        if pipeline.transformer.dtype != dtype:
-            pipeline.to(dtype=dtype)
-        pipeline.set_progress_bar_config(disable=True)
-        self.pipeline = pipeline
-        self.transformer = pipeline.transformer
-        self.vae = pipeline.vae
-        self.scheduler = pipeline.scheduler
-        for module in (self.transformer, self.vae):
-            module.requires_grad_(False)
-        self.vae.eval()
+        self.adopt_pipeline(pipeline)
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
@@ -297,9 +287,7 @@ class CogVideoX(Backbone):
     def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
         self.check_frames(frames)
         height, width = image.shape[:2]
-        was_training = self.transformer.training
-        self.transformer.eval()
-        try:
+        with self.evaluating():
             latents = self.pipeline(
                 image=Image.fromarray(image),
                 prompt_embeds=self.prompt["prompt_embeds"],
@@ -313,8 +301,6 @@ class CogVideoX(Backbone):
                 output_type="latent",
                 return_dict=False,
             )[0]
-        finally:
-            self.transformer.train(was_training)
         # As the pipeline does before decoding: drop the frames added for time patches.
         latents = latents[:, latents.shape[1] - ((frames - 1) // self.frame_stride + 1) :]
         decoded = self.pipeline.decode_latents(latents)

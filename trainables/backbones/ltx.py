@@ -189,17 +189,7 @@ class LTXVideo(Backbone):
         weights = TINY_ID if root is None else file_identity(root, *_IDENTITY_PARTS)
         super().__init__(device, dtype, weights)
         self.root = root
-        pipeline.to(device)
-        if pipeline.transformer.dtype != dtype:
-            pipeline.to(dtype=dtype)
-        pipeline.set_progress_bar_config(disable=True)
-        self.pipeline = pipeline
-        self.transformer = pipeline.transformer
-        self.vae = pipeline.vae
-        self.scheduler = pipeline.scheduler
-        for module in (self.transformer, self.vae):
-            module.requires_grad_(False)
-        self.vae.eval()
+        self.adopt_pipeline(pipeline)
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
@@ -356,9 +346,7 @@ class LTXVideo(Backbone):
         self.check_size(height, width)
         generator = torch.Generator(self.device).manual_seed(seed)
         prompt_embeds = self.prompt["prompt_embeds"]
-        was_training = self.transformer.training
-        self.transformer.eval()
-        try:
+        with self.evaluating():
             packed = self.pipeline(
                 image=Image.fromarray(image),
                 prompt_embeds=prompt_embeds,
@@ -373,8 +361,6 @@ class LTXVideo(Backbone):
                 output_type="latent",
                 return_dict=False,
             )[0]
-        finally:
-            self.transformer.train(was_training)
         latents = self.pipeline._unpack_latents(
             packed,
             (frames - 1) // self.pipeline.vae_temporal_compression_ratio + 1,

@@ -194,21 +194,10 @@ class Wan(Backbone):
             device, dtype, TINY_ID if root is None else file_identity(root, *IDENTITY_PARTS)
         )
         self.root = root
-        pipeline.to(device)
         # Only the transformer trains in `dtype`; the VAE and CLIP stay in fp32, as the hub
         # repo's own example loads them ("VAE in torch.float32 for better decoding quality").
-        if pipeline.transformer.dtype != dtype:
-            pipeline.transformer.to(dtype=dtype)
-        pipeline.set_progress_bar_config(disable=True)
-        self.pipeline = pipeline
-        self.transformer = pipeline.transformer
-        self.vae = pipeline.vae
-        self.image_encoder = pipeline.image_encoder
-        self.scheduler = pipeline.scheduler
-        for module in (self.transformer, self.vae, self.image_encoder):
-            module.requires_grad_(False)
-        self.vae.eval()
-        self.image_encoder.eval()
+        self.adopt_pipeline(pipeline, cast_transformer_only=True)
+        self.image_encoder = pipeline.image_encoder.requires_grad_(False).eval()
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
@@ -348,9 +337,7 @@ class Wan(Backbone):
     def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
         self.check_frames(frames)
         height, width = image.shape[:2]
-        was_training = self.transformer.training
-        self.transformer.eval()
-        try:
+        with self.evaluating():
             latents = self.pipeline(
                 image=Image.fromarray(image),
                 prompt_embeds=self.prompt["prompt_embeds"],
@@ -363,8 +350,6 @@ class Wan(Backbone):
                 output_type="latent",
                 return_dict=False,
             )[0]
-        finally:
-            self.transformer.train(was_training)
         # Decoded as the pipeline decodes for output_type="np".
         mean, inv_std = self._latent_stats(self.vae.device, self.vae.dtype)
         decoded = self.vae.decode(
