@@ -7,9 +7,8 @@ import pandas as pd
 
 from search_spaces import Table
 from tasks import get_task
+from tasks.metrics import LOWER_IS_BETTER, PERCENT
 
-LOWER_IS_BETTER = {"abs_rel"}
-PERCENT = {"miou", "accuracy"}  # reported in percent, as the paper does
 
 
 def primary_metric(task: str) -> str:

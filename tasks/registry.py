@@ -8,8 +8,11 @@ table that drifts from the code.
 from __future__ import annotations
 
 import abc
+import functools
 import importlib
+import inspect
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,6 +56,8 @@ class Task(abc.ABC):
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
+    datasets: ClassVar[tuple[str, ...]] = ()  # real sources, by tasks.datasets loader name
+    dataset_options: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,11 +75,42 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def make_pair(self, index: int, size: tuple[int, int]) -> Pair:
-        """The pair at `index` of this task's pool, at `size` = (height, width); deterministic."""
+        """The pair at `index` of this task's embedded pool, at `size` = (height, width);
+        deterministic."""
 
-    def pairs(self, n: int, seed: int, n_val: int = 4, size: tuple[int, int] = (64, 64)) -> Split:
+    def open_data(self, name: str, root: str) -> Any:
+        """Open the real dataset `name` at `root` as this task reads it."""
+        if name not in self.datasets:
+            allowed = ", ".join(self.datasets) or "none"
+            raise ValueError(f"task {self.name!r} cannot read dataset {name!r}; allowed: {allowed}")
+        from tasks.datasets import open_dataset
+
+        return open_dataset(name, root, **self.dataset_options.get(name, {}))
+
+    def make_real_pair(self, data: Any, index: int, size: tuple[int, int]) -> Pair:
+        """The pair at `index` of an opened real dataset (one of `datasets`)."""
+        raise ValueError(f"task {self.name!r} has no real dataset source")
+
+    def real_pool(self, data: Any) -> int:
+        """How many distinct pairs the opened dataset offers."""
+        return len(data)
+
+    def make_split(self, make: Callable[[int], Pair], train: list[int], val: list[int]) -> Split:
+        """Pairs from the drawn indices; a task whose validation must come from a held-out part
+        of its source (grid classification: 80/20 images per class) overrides this."""
+        return Split(train=[make(i) for i in train], val=[make(i) for i in val])
+
+    def pairs(
+        self,
+        n: int,
+        seed: int,
+        n_val: int = 4,
+        size: tuple[int, int] = (64, 64),
+        data: Any = None,
+    ) -> Split:
         """n training and n_val validation pairs, drawn without replacement from one pool so the
-        splits never overlap; the same arguments always give the same pairs."""
+        splits never overlap; the same arguments always give the same pairs. `data` is an
+        opened real dataset (`tasks.datasets.open_dataset`); None uses the embedded source."""
         low, high = N_RANGE
         if not _is_int(n) or not low <= n <= high:
             raise ValueError(f"n must be an int in {low}..{high}; got {n!r}")
@@ -89,23 +125,45 @@ class Task(abc.ABC):
         ):
             raise ValueError(f"size must be (height, width), ints >= {MIN_SIDE}; got {size!r}")
         size = (int(size[0]), int(size[1]))
-        chosen = np.random.default_rng(int(seed)).choice(POOL, size=n + n_val, replace=False)
-        made = [self.make_pair(int(i), size) for i in chosen]
-        return Split(train=made[:n], val=made[n:])
+        if data is None:
+            pool, make = POOL, functools.partial(self.make_pair, size=size)
+        else:
+            pool, make = (
+                self.real_pool(data),
+                functools.partial(self.make_real_pair, data, size=size),
+            )
+            if pool < n + n_val:
+                raise ValueError(
+                    f"the dataset offers {pool} pairs for task {self.name!r}; "
+                    f"n + n_val = {n + n_val} needed"
+                )
+        chosen = np.random.default_rng(int(seed)).choice(pool, size=n + n_val, replace=False)
+        indices = [int(i) for i in chosen]
+        return self.make_split(make, indices[:n], indices[n:])
 
     def score(self, predictions: list[np.ndarray], pairs: list[Pair]) -> dict[str, float]:
         """Each of the task's metrics, averaged over the pairs (a perfect PSNR stays inf).
-        Tasks whose metric needs more than (prediction, y) override this and read `pair.info`."""
+
+        A metric gets, besides (prediction, y), the entries of `pair.info` it names as
+        parameters (an inpainting mask, true depth, keypoints, labels)."""
         if len(predictions) != len(pairs) or not pairs:
             raise ValueError(
                 f"need equal, non-empty lists; got {len(predictions)} predictions "
                 f"and {len(pairs)} targets"
             )
-        scored = list(zip(predictions, pairs, strict=True))
-        return {
-            metric: float(np.mean([getattr(_metrics, metric)(p, pair.y) for p, pair in scored]))
-            for metric in self.metrics
-        }
+        scores = {}
+        for metric in self.metrics:
+            function = getattr(_metrics, metric)
+            wanted = set(inspect.signature(function).parameters)
+            scores[metric] = float(
+                np.mean(
+                    [
+                        function(p, pair.y, **{k: v for k, v in pair.info.items() if k in wanted})
+                        for p, pair in zip(predictions, pairs, strict=True)
+                    ]
+                )
+            )
+        return scores
 
 
 def _is_base(cls: type[Task]) -> bool:

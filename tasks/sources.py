@@ -42,7 +42,7 @@ def _source(name: str) -> Image.Image:
     return Image.fromarray(_LOADERS[name]()).convert("RGB")
 
 
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+def check_size(size: tuple[int, int]) -> tuple[int, int]:
     if (
         not isinstance(size, tuple | list)
         or len(size) != 2
@@ -53,7 +53,7 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _check_index(index: int) -> int:
+def check_index(index: int) -> int:
     if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
         raise ValueError(f"index must be an int >= 0; got {index!r}")
     return int(index)
@@ -64,8 +64,8 @@ def natural_image(index: int, size: tuple[int, int]) -> np.ndarray:
 
     Consecutive indices cycle through the photographs, and each index draws its own crop box,
     scale and flip, so in practice any two indices give different images (tested for 300)."""
-    index = _check_index(index)
-    height, width = _check_size(size)
+    index = check_index(index)
+    height, width = check_size(size)
     image = _source(SOURCE_NAMES[index % len(SOURCE_NAMES)])
     rng = np.random.default_rng((index, 0))
     src_w, src_h = image.size
@@ -87,7 +87,7 @@ def natural_image(index: int, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def _background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+def background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """A blurred, low-contrast photo crop: textured enough that segmentation is not colour
     thresholding, muted enough that the shapes remain the salient objects."""
     image = natural_image(int(rng.integers(0, 2**31)), size).astype(np.float64)
@@ -130,13 +130,13 @@ def shape_scene(index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
 
     The mask covers the single "object" category (every shape), never nothing and never the
     whole image: scenes whose mask falls outside 2–60 % of the pixels are redrawn."""
-    index = _check_index(index)
-    size = _check_size(size)
+    index = check_index(index)
+    size = check_size(size)
     if min(size) < MIN_SCENE_SIDE:
         raise ValueError(f"shape_scene needs both sides >= {MIN_SCENE_SIDE}; got {size}")
     rng = np.random.default_rng((index, 1))
     for _ in range(MAX_TRIES):
-        image = _background(rng, size)
+        image = background(rng, size)
         mask = np.zeros(size, bool)
         for _ in range(int(rng.integers(1, 4))):
             rows, cols = _shape_coords(rng, size)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.registry import Pair, Task
-from tasks.sources import natural_image
+from tasks.image_tasks import ImageTask
+from tasks.registry import Pair
 
 BT601 = np.array([0.299, 0.587, 0.114])
 
@@ -19,10 +19,8 @@ def grayscale(image: np.ndarray) -> np.ndarray:
     return np.repeat(luma[..., None], 3, axis=-1)
 
 
-class Colorization(Task):
+class Colorization(ImageTask):
     name = "colorization"
-    metrics = ("psnr", "ssim")
 
-    def make_pair(self, index: int, size: tuple[int, int]) -> Pair:
-        y = natural_image(index, size)
-        return Pair(x=grayscale(y), y=y)
+    def transform(self, image: np.ndarray, index: int, size: tuple[int, int]) -> Pair:
+        return Pair(x=grayscale(image), y=image)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.registry import Pair, Task
-from tasks.sources import natural_image
+from tasks.image_tasks import ImageTask
+from tasks.registry import Pair
 
 
-class HFlip(Task):
+class HFlip(ImageTask):
     name = "hflip"
-    metrics = ("psnr", "ssim")
 
-    def make_pair(self, index: int, size: tuple[int, int]) -> Pair:
-        x = natural_image(index, size)
-        return Pair(x=x, y=np.ascontiguousarray(x[:, ::-1]))
+    def transform(self, image: np.ndarray, index: int, size: tuple[int, int]) -> Pair:
+        return Pair(x=image, y=np.ascontiguousarray(image[:, ::-1]))

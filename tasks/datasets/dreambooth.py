@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.datasets import DatasetError, require
+from tasks.datasets import DatasetError, fit, require
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -37,10 +37,4 @@ class DreamBooth:
     def image(self, index: int, size: tuple[int, int]) -> np.ndarray:
         """The index-th photo, center-cropped to the aspect of `size` and resized: H×W×3 uint8."""
         with Image.open(self.files[index % len(self.files)]) as opened:
-            image = opened.convert("RGB")
-        height, width = size
-        scale = min(image.width / width, image.height / height)
-        crop_w, crop_h = round(width * scale), round(height * scale)
-        left, top = (image.width - crop_w) // 2, (image.height - crop_h) // 2
-        image = image.crop((left, top, left + crop_w, top + crop_h))
-        return np.asarray(image.resize((width, height), Image.Resampling.BICUBIC))
+            return fit(np.asarray(opened.convert("RGB")), size)

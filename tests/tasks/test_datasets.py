@@ -1,21 +1,13 @@
 """Real dataset loaders on tiny fixtures written in each dataset's own on-disk format."""
 
-import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from tasks.datasets import DatasetError
 from tasks.datasets.coco import Coco
 from tasks.datasets.dreambooth import DreamBooth
-
-
-def write_image(path, height, width, value):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    array = np.full((height, width, 3), value, np.uint8)
-    array[:, : width // 2, 0] = 255  # left half red: shows how the crop went
-    Image.fromarray(array).save(path)
+from tests.tasks.fixtures import coco_fixture, write_image
 
 
 def test_dreambooth_lists_subject_photos_and_center_crops(tmp_path):
@@ -36,41 +28,6 @@ def test_dreambooth_missing_or_empty_is_one_clear_error(tmp_path):
     (tmp_path / "empty" / "dog").mkdir(parents=True)
     with pytest.raises(DatasetError, match="has no images in subject folders"):
         DreamBooth(tmp_path / "empty")
-
-
-def coco_fixture(root):
-    write_image(root / "val2017" / "000000000001.jpg", 20, 30, 0)
-    write_image(root / "val2017" / "000000000002.jpg", 20, 30, 0)
-    categories = [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}]
-    images = [
-        {"id": 1, "file_name": "000000000001.jpg", "height": 20, "width": 30},
-        {"id": 2, "file_name": "000000000002.jpg", "height": 20, "width": 30},
-    ]
-    square = [[2, 2, 12, 2, 12, 12, 2, 12]]  # a 10×10 polygon
-    instances = {
-        "images": images,
-        "categories": categories,
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 18, "segmentation": square,
-             "area": 100, "bbox": [2, 2, 10, 10], "iscrowd": 0},
-            {"id": 2, "image_id": 2, "category_id": 1, "segmentation": square,
-             "area": 100, "bbox": [2, 2, 10, 10], "iscrowd": 0},
-        ],
-    }  # fmt: skip
-    keypoints = [0.0] * 51
-    keypoints[0:3] = [5, 6, 2]  # nose
-    keypoints[15:18] = [4, 9, 1]  # left shoulder
-    people = {
-        "images": images,
-        "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}],
-        "annotations": [
-            {"id": 3, "image_id": 2, "category_id": 1, "keypoints": keypoints, "num_keypoints": 2,
-             "segmentation": square, "area": 100, "bbox": [2, 2, 10, 10], "iscrowd": 0},
-        ],
-    }  # fmt: skip
-    (root / "annotations").mkdir()
-    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(instances))
-    (root / "annotations" / "person_keypoints_val2017.json").write_text(json.dumps(people))
 
 
 def test_coco_category_masks_through_pycocotools(tmp_path):

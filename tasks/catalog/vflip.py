@@ -1,0 +1,15 @@
+"""Vertical flip (§4.1 geometric tasks): the target is the input upside down."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.image_tasks import ImageTask
+from tasks.registry import Pair
+
+
+class VFlip(ImageTask):
+    name = "vflip"
+
+    def transform(self, image: np.ndarray, index: int, size: tuple[int, int]) -> Pair:
+        return Pair(x=image, y=np.ascontiguousarray(image[::-1]))
