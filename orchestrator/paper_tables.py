@@ -10,7 +10,6 @@ from tasks import get_task
 from tasks.metrics import LOWER_IS_BETTER, PERCENT
 
 
-
 def primary_metric(task: str) -> str:
     return get_task(task).metrics[0]
 

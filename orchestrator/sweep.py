@@ -11,8 +11,11 @@ import dataclasses
 import json
 import re
 import sys
+from pathlib import Path
 
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
+from tasks import get_task
+from tasks.datasets import LOADERS
 from trainables.backbones import paper_seconds_per_step
 from trainables.backbones.base import SCALES
 from trainables.config import TrialConfig
@@ -44,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "axes", "set an axis of the sweep to exactly these comma-separated values"
     )
     for flag, (_, kind) in AXES.items():
-        axes.add_argument(f"--{flag}", type=_list_of(kind), metavar="A,B,...")
+        names = [f"--{flag}", *(f"--{a}" for a in ALIASES.get(flag, ()))]
+        axes.add_argument(*names, dest=flag, type=_list_of(kind), metavar="A,B,...")
     axes.add_argument("--steps", type=int, help="training steps of every trial")
     axes.add_argument(
         "--scale", choices=SCALES, help="tiny (random weights) or full (--weights folders)"
@@ -55,6 +59,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="BACKBONE=PATH",
         help="a local hub-layout weights folder for a backbone (repeatable)",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="DATASET=PATH",
+        help="read the tasks that use this dataset from it instead of their embedded source: "
+        f"{', '.join(LOADERS)} (repeatable)",
     )
     return parser.parse_args(argv)
 
@@ -69,6 +81,7 @@ AXES = {
     "modules": ("modules", str),
     "ranks": ("rank", int),
 }
+ALIASES = {"modules": ("groups",)}  # the paper calls LoRA module sets "groups" too
 
 
 def _list_of(kind: type):
@@ -84,17 +97,46 @@ def _list_of(kind: type):
     return parse
 
 
+def _pairs(items: list[str], flag: str, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise ValueError(f"bad {flag} {item!r}; expected {what}=PATH")
+        out[key] = path
+    return out
+
+
+def apply_data(trials: list[dict], items: list[str]) -> list[dict]:
+    """`--data DATASET=PATH`: every trial whose task reads DATASET takes it as its source."""
+    data = _pairs(items, "--data", "DATASET")
+    for dataset in data:
+        if dataset not in LOADERS:
+            raise ValueError(
+                f"unknown dataset {dataset!r} in --data; allowed: {', '.join(LOADERS)}"
+            )
+        if not Path(data[dataset]).expanduser().exists():
+            raise ValueError(f"--data {dataset}={data[dataset]}: no such file or folder")
+    used = set()
+    out = []
+    for trial in trials:
+        readable = [d for d in get_task(trial["task"]).datasets if d in data]
+        if readable:
+            used.add(readable[0])
+            trial = {**trial, "dataset": readable[0], "data_root": data[readable[0]]}
+        out.append(trial)
+    unused = sorted(set(data) - used)
+    if unused:
+        raise ValueError(f"--data {unused[0]}=...: no task of this sweep reads {unused[0]!r}")
+    return out
+
+
 def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
-    """The CLI's narrowing and widening of a sweep, then scale and weights per backbone."""
+    """The CLI's narrowing and widening of a sweep, then scale, weights and data."""
     for flag, (key, _) in AXES.items():
         if getattr(args, flag) is not None:
             trials = with_axis(trials, key, getattr(args, flag))
-    weights: dict[str, str] = {}
-    for item in args.weights:
-        backbone, sep, path = item.partition("=")
-        if not sep or not backbone or not path:
-            raise ValueError(f"bad --weights {item!r}; expected BACKBONE=PATH")
-        weights[backbone] = path
+    weights = _pairs(args.weights, "--weights", "BACKBONE")
     updates: dict = {}
     if args.steps is not None:
         updates["steps"] = args.steps
@@ -107,7 +149,7 @@ def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
             trial["weights"] = weights[backbone]
         if trial.get("scale") == "full" and not trial.get("weights"):
             raise ValueError(f"--scale full needs --weights {backbone}=PATH (a local folder)")
-    return trials
+    return apply_data(trials, args.data)
 
 
 def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig]]:
@@ -117,9 +159,14 @@ def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig]]:
     return sweep, [TrialConfig.from_dict(trial) for trial in trials]
 
 
-def gpu_hours(configs: list[TrialConfig]) -> float:
-    """What the trials would cost at full scale, at the paper's measured speed per backbone."""
-    seconds = sum(c.steps * c.workers * paper_seconds_per_step(c.backbone) for c in configs)
+def gpu_hours(trials: list[dict]) -> float:
+    """What the trials would cost at full scale (the backbones' Table 3 steps where a trial
+    leaves them to the backbone), at the paper's measured speed per backbone and task."""
+    seconds = 0.0
+    for trial in trials:
+        config = TrialConfig.from_dict({**trial, "scale": "full"})
+        per_step = paper_seconds_per_step(config.backbone, config.task)
+        seconds += config.steps * config.workers * per_step
     return seconds / 3600
 
 
@@ -144,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs:
             print(json.dumps(dataclasses.asdict(config), sort_keys=True))
         print(
-            f"{len(configs)} trials; about {gpu_hours(configs):,.2f} GPU-hours at full scale "
-            "(the paper's Tables 6-7: ~1.8 s a step)",
+            f"{len(configs)} trials; about {gpu_hours(sweep.trials):,.2f} GPU-hours at full scale "
+            "(the paper's Table 6 per-step times)",
             file=sys.stderr,
         )
         return 0

@@ -78,14 +78,15 @@ class Task(abc.ABC):
         """The pair at `index` of this task's embedded pool, at `size` = (height, width);
         deterministic."""
 
-    def open_data(self, name: str, root: str) -> Any:
-        """Open the real dataset `name` at `root` as this task reads it."""
+    def open_data(self, name: str, root: str, **options: Any) -> Any:
+        """Open the real dataset `name` at `root` as this task reads it (`options` go to the
+        loader, over the task's own `dataset_options`)."""
         if name not in self.datasets:
             allowed = ", ".join(self.datasets) or "none"
             raise ValueError(f"task {self.name!r} cannot read dataset {name!r}; allowed: {allowed}")
         from tasks.datasets import open_dataset
 
-        return open_dataset(name, root, **self.dataset_options.get(name, {}))
+        return open_dataset(name, root, **{**self.dataset_options.get(name, {}), **options})
 
     def make_real_pair(self, data: Any, index: int, size: tuple[int, int]) -> Pair:
         """The pair at `index` of an opened real dataset (one of `datasets`)."""

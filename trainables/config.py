@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from tasks import TRAJECTORIES, task_names
+from tasks import TRAJECTORIES, get_task, task_names
 from trainables.backbones import backbone_defaults, backbone_names, size_multiple
 from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS, SCALES
 
@@ -19,6 +19,8 @@ from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS, SCALES
 class TrialConfig:
     task: str
     n: int = 3
+    dataset: str | None = None  # a real source of the task (tasks.datasets); None: embedded
+    data_root: str | None = None
     seed: int = 42
     trajectory: str = "quadratic"
     backbone: str = "cogvideox"
@@ -112,6 +114,15 @@ class TrialConfig:
             raise ValueError(f"alpha and lr must be positive, got {self.alpha} and {self.lr}")
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}")
+        if (self.dataset is None) != (self.data_root is None):
+            raise ValueError("dataset and data_root go together: give both or neither")
+        if self.dataset is not None:
+            readable = get_task(self.task).datasets
+            if self.dataset not in readable:
+                raise ValueError(
+                    f"task {self.task!r} cannot read dataset {self.dataset!r}; "
+                    f"allowed: {', '.join(readable) or 'none'}"
+                )
         multiple = size_multiple(self.backbone)
         if self.height % multiple or self.width % multiple or min(self.height, self.width) < 16:
             raise ValueError(

@@ -96,8 +96,9 @@ def train(
     cache_dir: str | None = None,
 ) -> dict[str, float]:
     task = get_task(config.task)
+    data = None if config.data_root is None else task.open_data(config.dataset, config.data_root)
     split = task.pairs(
-        config.n, config.seed, n_val=config.n_val, size=(config.height, config.width)
+        config.n, config.seed, n_val=config.n_val, size=(config.height, config.width), data=data
     )
     backbone = load(config.backbone, config.scale, config.weights)
     backbone.check_frames(config.frames)

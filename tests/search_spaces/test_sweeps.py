@@ -2,15 +2,16 @@
 narrowing and widening of its axes."""
 
 import json
+from collections import Counter
 
 import pytest
 
 from orchestrator.sweep import main
 from search_spaces import load_sweep, sweep_names, with_axis
+from search_spaces.ablations import VARIANTS
 from trainables.config import TrialConfig
 
-# ablations (220), backbones (60), tasks (25) and grid (2400) return with the tasks they need.
-EXPECTED = {"smoke": 12}
+EXPECTED = {"ablations": 220, "backbones": 60, "grid": 2400, "smoke": 12, "tasks": 25}
 
 
 def test_every_sweep_is_counted_here():
@@ -28,6 +29,25 @@ def test_trial_counts_and_every_trial_validates(name, count):
         assert all(hasattr(configs[0], k) for k in (table.rows, *table.fixed))
 
 
+def test_ablations_are_eleven_configurations_with_tables_6_seeds():
+    assert len(VARIANTS) == 11
+    trials = load_sweep("ablations").trials
+    per_n = Counter((t["n"], t["task"]) for t in trials)
+    assert {per_n[(n, "pose")] for n in (3, 5, 10)} == {33} and per_n[(30, "pose")] == 11
+    steps = {(t["task"], t["n"]): t["steps"] for t in trials}
+    assert steps[("binary_segmentation", 3)] == 1000 and steps[("pose", 10)] == 2000
+    assert steps[("pose", 30)] == 4000
+    assert {t["sample_steps"] for t in trials} == {5}
+
+
+def test_backbones_use_their_own_table_3_settings():
+    configs = [TrialConfig.from_dict(t) for t in load_sweep("backbones").trials]
+    by_backbone = {c.backbone: c for c in configs}
+    assert (by_backbone["ltx"].modules, by_backbone["ltx"].lr) == ("all-linear", 1e-3)
+    assert (by_backbone["wan"].rank, by_backbone["wan"].modules) == (128, "QKVO+FF")
+    assert Counter(c.backbone for c in configs) == {"ltx": 20, "cogvideox": 20, "wan": 20}
+
+
 def test_with_axis_narrows_and_widens():
     trials = [{"task": t, "n": n} for t in ("a", "b") for n in (1, 2)]
     assert with_axis(trials, "n", [2]) == [{"task": "a", "n": 2}, {"task": "b", "n": 2}]
@@ -42,21 +62,22 @@ def dry_run(capsys, *args):
 
 
 def test_cli_overrides_narrow_widen_and_choose_steps(capsys):
-    trials, err = dry_run(capsys, "smoke", "--tasks", "hflip", "--n", "3,1", "--ranks", "8")
-    # 2 trajectories × 2 module groups × 2 values of n, rank set to 8
-    assert len(trials) == 8 and {t["rank"] for t in trials} == {8}
-    assert {t["n"] for t in trials} == {1, 3} and {t["task"] for t in trials} == {"hflip"}
-    assert err.startswith("8 trials; about ")
+    trials, err = dry_run(capsys, "ablations", "--tasks", "pose", "--n", "3,1", "--ranks", "8")
+    # 4 trajectories + 4 module groups (the default once) = 7 configs, rank set to 8
+    assert {t["rank"] for t in trials} == {8} and {t["n"] for t in trials} == {1, 3}
+    assert {t["task"] for t in trials} == {"pose"}
+    assert err.startswith(f"{len(trials)} trials; about ")
     trials, _ = dry_run(capsys, "smoke", "--steps", "7", "--seeds", "1,2")
     assert len(trials) == 24 and {t["steps"] for t in trials} == {7}
 
 
 def test_dry_run_estimates_gpu_hours_from_the_papers_speed(capsys):
-    _, err = dry_run(capsys, "smoke", "--backbones", "cogvideox,ltx,wan", "--steps", "1000")
-    # Tables 6/7: ~1.8 s a step for each backbone; 36 trials of 1000 steps
+    _, err = dry_run(capsys, "backbones")
+    # Table 6's totals for exactly these 60 runs: CogVideoX1.5 20 h, LTX-Video 32.5 h, Wan2.1 28 h
+    expected = 20 + 32.5 + 28
     assert err.strip() == (
-        f"36 trials; about {36 * 1000 * 1.8 / 3600:,.2f} GPU-hours at full scale "
-        "(the paper's Tables 6-7: ~1.8 s a step)"
+        f"60 trials; about {expected:,.2f} GPU-hours at full scale "
+        "(the paper's Table 6 per-step times)"
     )
 
 

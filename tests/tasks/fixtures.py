@@ -135,3 +135,44 @@ def coco_fixture(root):
     (root / "annotations").mkdir()
     (root / "annotations" / "instances_val2017.json").write_text(json.dumps(instances))
     (root / "annotations" / "person_keypoints_val2017.json").write_text(json.dumps(people))
+
+
+def photo_folder(root, count, height=40, width=60):
+    """DreamBooth layout: subject folders of distinct noise photos."""
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        save(
+            root / f"subject{k % 2}" / f"{k:02d}.png",
+            rng.integers(0, 256, (height, width, 3), np.uint8),
+        )
+
+
+def coco_people(root, count):
+    """COCO 2017 val layout with `count` 40×60 images, each with one dog (a 10×10 square at
+    (20, 10)) and one person with all 17 keypoints annotated at known places."""
+    images, instances, people = [], [], []
+    points = np.array(
+        [[30, 8], [29, 7], [31, 7], [28, 8], [32, 8], [26, 13], [34, 13], [24, 18], [36, 18],
+         [23, 23], [37, 23], [27, 24], [33, 24], [27, 30], [33, 30], [27, 36], [33, 36]],
+        np.float64,
+    )  # fmt: skip
+    keypoints = np.concatenate([points, np.full((17, 1), 2.0)], axis=1).ravel().tolist()
+    square = [[20, 10, 30, 10, 30, 20, 20, 20]]
+    for k in range(1, count + 1):
+        name = f"{k:012d}.jpg"
+        save(root / "val2017" / name, np.full((40, 60, 3), 10 * k, np.uint8))
+        images.append({"id": k, "file_name": name, "height": 40, "width": 60})
+        instances.append({"id": k, "image_id": k, "category_id": 18, "segmentation": square,
+                          "area": 100, "bbox": [20, 10, 10, 10], "iscrowd": 0})  # fmt: skip
+        people.append({"id": 100 + k, "image_id": k, "category_id": 1, "keypoints": keypoints,
+                       "num_keypoints": 17, "segmentation": square, "area": 100,
+                       "bbox": [23, 7, 14, 29], "iscrowd": 0})  # fmt: skip
+    categories = [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}]
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "instances_val2017.json").write_text(
+        json.dumps({"images": images, "categories": categories, "annotations": instances})
+    )
+    (root / "annotations" / "person_keypoints_val2017.json").write_text(
+        json.dumps({"images": images, "categories": categories[:1], "annotations": people})
+    )
+    return points

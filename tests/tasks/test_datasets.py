@@ -1,6 +1,5 @@
 """Real dataset loaders on tiny fixtures written in each dataset's own on-disk format."""
 
-
 import numpy as np
 import pytest
 

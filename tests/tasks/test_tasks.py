@@ -1,4 +1,5 @@
-"""The three catalog tasks: seeded, disjoint, well-formed pairs, and scores of perfect answers."""
+"""Every catalog task: seeded, disjoint, well-formed pairs, each target built as SPEC §1 says,
+and scores of perfect answers."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ import pytest
 from tasks import Pair, Split, Task, get_task, registry, task_names
 from tasks.sources import SOURCE_NAMES, natural_image, shape_scene
 
-NAMES = ("hflip", "colorization", "binary_segmentation")
+SPEC_TASKS = (
+    "zoom", "hflip", "vflip", "rot45", "rot90", "shear", "style_transfer", "colorization",
+    "inpainting", "jigsaw", "binary_segmentation", "pose", "depth", "image_to_segmentation",
+    "segmentation_to_image", "grid_classification",
+)  # fmt: skip
+NAMES = SPEC_TASKS
 
 
 def all_pairs(split: Split) -> list[Pair]:
     return split.train + split.val
 
 
-def test_catalog_is_discovered() -> None:
-    assert set(NAMES) <= set(task_names())
+def test_catalog_is_every_spec_task() -> None:
+    assert set(task_names()) == set(SPEC_TASKS)
     assert task_names() == sorted(task_names())
 
 
@@ -92,19 +98,33 @@ def test_natural_images_are_many_and_distinct() -> None:
     assert len(SOURCE_NAMES) >= 8
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("hflip", {"psnr": math.inf, "ssim": 1.0}),
-    ("colorization", {"psnr": math.inf, "ssim": 1.0}),
-    ("binary_segmentation", {"miou": 1.0}),
-])  # fmt: skip
-def test_perfect_predictions_score_perfectly(name: str, expected: dict[str, float]) -> None:
+PERFECT = {
+    "psnr": math.inf, "ssim": 1.0, "psnr_masked": math.inf, "ssim_masked": 1.0, "miou": 1.0,
+    "match_rate": 100.0, "delta1": 1.0, "palette_miou": 1.0, "accuracy": 1.0,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_perfect_predictions_score_perfectly(name: str) -> None:
     task = get_task(name)
-    val = task.pairs(1, seed=0).val
+    val = task.pairs(1, seed=0, size=(48, 64)).val
     scores = task.score([pair.y.copy() for pair in val], val)
-    assert scores.keys() == expected.keys()
-    assert list(scores) == list(task.metrics)
-    for metric, value in expected.items():
-        assert scores[metric] == pytest.approx(value)
+    assert list(scores)[: len(task.metrics)] == list(task.metrics)
+    for metric in task.metrics:
+        if metric == "abs_rel":  # 8-bit gray quantizes depth: near zero, not zero
+            assert scores[metric] < 0.01
+        else:
+            assert scores[metric] == pytest.approx(PERFECT[metric])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inputs_as_predictions_score_worse(name: str) -> None:
+    """Copying the input must not look like solving the task (catches a target equal to x)."""
+    task = get_task(name)
+    val = task.pairs(1, seed=0, size=(48, 64)).val
+    primary = task.metrics[0]
+    copied = task.score([pair.x.copy() for pair in val], val)[primary]
+    assert copied < PERFECT[primary]
 
 
 def test_score_of_inputs_is_imperfect() -> None:
@@ -163,3 +183,174 @@ def test_subclass_registers_and_rejects_unknown_metric(monkeypatch) -> None:
 
             def make_pair(self, index: int, size: tuple[int, int]) -> Pair:
                 raise NotImplementedError
+
+
+def synthetic(size: tuple[int, int]) -> np.ndarray:
+    """A dark image with a bright horizontal bar and a bright vertical bar through the centre:
+    where they go shows what a geometric transform did."""
+    image = np.zeros((*size, 3), np.uint8)
+    image[size[0] // 2 - 1 : size[0] // 2 + 1, :, 0] = 255  # horizontal, red
+    image[:, size[1] // 2 - 1 : size[1] // 2 + 1, 1] = 255  # vertical, green
+    return image
+
+
+def affine_target(name: str, side: int = 41) -> np.ndarray:
+    task = get_task(name)
+    source = task.source_size((side, side))
+    return task.transform(synthetic(source), 0, (side, side)).y.astype(int)
+
+
+def test_vflip_target_is_upside_down_input() -> None:
+    for pair in all_pairs(get_task("vflip").pairs(3, seed=0)):
+        np.testing.assert_array_equal(pair.y, pair.x[::-1])
+
+
+def test_rot90_swaps_the_bars() -> None:
+    y = affine_target("rot90")
+    # The horizontal (red) bar becomes vertical, the vertical (green) one horizontal.
+    assert y[:, 20, 0].min() > 150 and y[5, :15, 0].max() < 60
+    assert y[20, :, 1].min() > 150 and y[:15, 5, 1].max() < 60
+
+
+def test_rot90_is_counter_clockwise() -> None:
+    image = np.zeros((41, 41, 3), np.uint8)
+    image[20, 30:] = 255  # a bar from the centre to the right edge
+    task = get_task("rot90")
+    source = np.pad(image, ((1, 1), (1, 1), (0, 0)))  # source_size is 43 for 41
+    assert task.source_size((41, 41)) == (43, 43)
+    y = task.transform(source, 0, (41, 41)).y
+    # Counter-clockwise on screen: right goes up.
+    assert y[:10, 20].min() > 150 and y[31:, 20].max() < 60
+
+
+def test_rot45_puts_the_horizontal_bar_on_the_rising_diagonal() -> None:
+    y = affine_target("rot45")
+    rising = [y[40 - i, i, 0] for i in range(6, 35)]  # bottom-left to top-right
+    falling = [y[i, i, 0] for i in range(6, 35) if abs(i - 20) > 3]
+    assert min(rising) > 100 and max(falling) < 60
+
+
+def test_rot45_and_shear_show_no_empty_corners() -> None:
+    for name in ("rot45", "shear"):
+        for pair in get_task(name).pairs(2, seed=0, size=(32, 48)).train:
+            corners = pair.y[[0, 0, -1, -1], [0, -1, 0, -1]]
+            assert corners.max(axis=1).min() > 0, f"{name} shows a black corner"
+
+
+def test_shear_slides_rows_in_proportion_to_height() -> None:
+    from tasks.catalog.shear import SHEAR
+
+    y = affine_target("shear")
+    top, bottom = np.argmax(y[2, :, 1]), np.argmax(y[38, :, 1])
+    # Output (x, y) samples input x + SHEAR·y about the centre: the vertical bar (input x = 0)
+    # shows at x = −SHEAR·y, so right of centre at the top and left at the bottom.
+    assert top - 20 == pytest.approx(SHEAR * 18, abs=1.5)
+    assert bottom - 20 == pytest.approx(-SHEAR * 18, abs=1.5)
+
+
+def test_zoom_enlarges_the_centre_twice() -> None:
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[10:12, 10:12] = 255  # at the corner of the central half
+    y = get_task("zoom").transform(image, 0, (40, 40)).y
+    assert y[:4, :4].max() > 150 and y[8:, 8:].max() < 40
+
+
+def test_jigsaw_moves_every_patch_and_keeps_them_all() -> None:
+    from tasks.catalog.jigsaw import K
+
+    for pair in all_pairs(get_task("jigsaw").pairs(3, seed=0, size=(48, 48))):
+        side = 48 // K
+        tiles = [
+            (
+                pair.x[r : r + side, c : c + side].tobytes(),
+                pair.y[r : r + side, c : c + side].tobytes(),
+            )
+            for r in range(0, 48, side)
+            for c in range(0, 48, side)
+        ]
+        assert sorted(t for t, _ in tiles) == sorted(t for _, t in tiles)
+        assert all(a != b for a, b in tiles)
+
+
+def test_inpainting_hole_is_flat_gray_and_the_rest_untouched() -> None:
+    from tasks.catalog.inpainting import GRAY
+
+    for pair in all_pairs(get_task("inpainting").pairs(3, seed=0, size=(48, 64))):
+        mask = pair.info["mask"]
+        assert (pair.x[mask] == GRAY).all()
+        np.testing.assert_array_equal(pair.x[~mask], pair.y[~mask])
+        assert 1 / 16 <= mask.mean() <= 1 / 4
+        rows, cols = np.nonzero(mask)
+        assert mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
+
+
+def test_style_transfer_target_uses_only_the_style_palette() -> None:
+    from tasks.catalog.style_transfer import PALETTE
+
+    allowed = {tuple(c) for c in PALETTE.astype(np.uint8)}
+    for pair in all_pairs(get_task("style_transfer").pairs(2, seed=0)):
+        assert {tuple(c) for c in pair.y.reshape(-1, 3)} <= allowed
+
+
+def test_pose_target_is_the_colour_code_and_keypoints_exact() -> None:
+    from tasks.pose import BACKGROUND, COLORS
+
+    allowed = {BACKGROUND, *COLORS.values()}
+    for pair in all_pairs(get_task("pose").pairs(3, seed=0, size=(96, 128))):
+        keypoints = pair.info["keypoints"]
+        assert keypoints.ndim == 3 and keypoints.shape[1:] == (17, 3)
+        assert {tuple(c) for c in pair.y.reshape(-1, 3)} <= allowed
+        for person in keypoints:  # every visible nose lies on the white head
+            if person[0, 2] > 0:
+                x, y = np.rint(person[0, :2]).astype(int)
+                assert tuple(pair.y[y, x]) == COLORS["head"]
+
+
+def test_depth_target_is_near_bright_and_linear_in_depth() -> None:
+    for pair in all_pairs(get_task("depth").pairs(3, seed=0)):
+        depth, gray = pair.info["depth"], pair.y[..., 0].astype(np.float64)
+        assert np.corrcoef(depth.ravel(), gray.ravel())[0, 1] < -0.999
+        assert gray[depth == depth.min()].min() == 255 and gray[depth == depth.max()].max() == 0
+
+
+def test_segmentation_pair_is_the_palette_of_its_labels() -> None:
+    from tasks.datasets.ade20k import PALETTE
+    from tasks.scenes import GROUNDS, SKY
+
+    to_seg = get_task("image_to_segmentation").pairs(3, seed=0)
+    to_image = get_task("segmentation_to_image").pairs(3, seed=0)
+    for seg, image in zip(all_pairs(to_seg), all_pairs(to_image), strict=True):
+        labels = seg.info["labels"]
+        np.testing.assert_array_equal(seg.y, PALETTE[labels])
+        assert SKY in labels and set(np.unique(labels)) & set(GROUNDS)
+        np.testing.assert_array_equal(image.x, seg.y)  # the same scenes, the other way round
+        np.testing.assert_array_equal(image.y, seg.x)
+
+
+def test_grid_targets_decode_to_labels_and_validation_tiles_are_held_out() -> None:
+    from tasks.grid import cells, decode
+
+    split = get_task("grid_classification").pairs(10, seed=0, n_val=4, size=(64, 64))
+    tiles = {}
+    for part, pairs in (("train", split.train), ("val", split.val)):
+        tiles[part] = set()
+        for pair in pairs:
+            np.testing.assert_array_equal(decode(pair.y), pair.info["labels"])
+            tiles[part] |= {pair.x[r, c].tobytes() for r, c in cells((64, 64))}
+    assert not tiles["train"] & tiles["val"]
+    assert len(set(np.concatenate([p.info["labels"] for p in split.train]))) == 7
+
+
+def test_grid_score_carries_the_confusion_matrix() -> None:
+    from tasks.grid import symbol_grid
+
+    task = get_task("grid_classification")
+    val = task.pairs(1, seed=0, n_val=2, size=(64, 64)).val
+    wrong = [int(k) for k in val[0].info["labels"]]
+    true = wrong[0]
+    wrong[0] = (true + 1) % 7
+    scores = task.score([symbol_grid(wrong, (64, 64)), val[1].y], val)
+    assert scores["accuracy"] == pytest.approx(31 / 32)
+    assert scores[f"confusion_{true}_{(true + 1) % 7}"] >= 1
+    total = sum(v for k, v in scores.items() if k.startswith("confusion_"))
+    assert total == 32

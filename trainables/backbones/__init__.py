@@ -25,9 +25,11 @@ def backbone_defaults(name: str, scale: str = "tiny") -> dict:
     return {**module.DEFAULTS, **(module.TINY_DEFAULTS if scale == "tiny" else {})}
 
 
-def paper_seconds_per_step(name: str) -> float:
-    """A full-scale training step's cost in the paper (Tables 6 and 7), for estimates."""
-    return importlib.import_module(f"{__name__}.{name}").PAPER_SECONDS_PER_STEP
+def paper_seconds_per_step(name: str, task: str = "") -> float:
+    """A full-scale training step's cost for `task` in the paper (Table 6), for estimates;
+    tasks the paper did not time on this backbone take its segmentation figure."""
+    table = importlib.import_module(f"{__name__}.{name}").PAPER_SECONDS_PER_STEP
+    return table.get(task, table["default"])
 
 
 def size_multiple(name: str) -> int:

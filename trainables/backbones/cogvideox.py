@@ -40,9 +40,9 @@ from trainables.backbones.base import (
 HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
 SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 
-# Seconds per training step at the paper's scale, for planning (Table 6: 0.5 h for a 1000-step
-# segmentation run on an RTX 4090 at 9×480×720).
-PAPER_SECONDS_PER_STEP = 1.8
+# Seconds per training step at the paper's scale per task, for planning (Table 6 on an RTX 4090
+# at 9×480×720: 0.5 h per 1000 segmentation steps, 0.75 h per 1000 pose steps, at every n).
+PAPER_SECONDS_PER_STEP = {"default": 1.8, "pose": 2.7}
 
 # The paper's Table 3 (SPEC §3); steps per task are Table 4's "others".
 DEFAULTS = dict(
