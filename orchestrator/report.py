@@ -76,23 +76,32 @@ def trajectory_chart(values: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def prediction_sheet(runs: pd.DataFrame, tracking_uri: str, path: Path, most: int = 24) -> Path:
-    """input | target | prediction strips of the runs, one labelled row each."""
+def prediction_sheet(runs: pd.DataFrame, tracking_uri: str, path: Path, most: int = 48) -> Path:
+    """input | target | prediction strips of every validation example of the runs, one
+    labelled row each (at most `most` rows)."""
     client = mlflow.tracking.MlflowClient(tracking_uri)
     rows: list[np.ndarray] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for _, run in runs.head(most).iterrows():
-            name = "samples/val_0_input_target_prediction.png"
+        for _, run in runs.iterrows():
             try:
-                local = client.download_artifacts(run["run_id"], name, tmp)
+                listed = client.list_artifacts(run["run_id"], "samples")
             except Exception:  # a run without samples (failed before logging) has no row
                 continue
-            strip = Image.open(local).convert("RGB")
-            label = Image.new("RGB", (strip.width, 14), "white")
-            ImageDraw.Draw(label).text(
-                (2, 1), str(run.get("tags.mlflow.runName", "")), fill="black"
+            strips = sorted(
+                (a.path for a in listed if a.path.endswith("_input_target_prediction.png")),
+                key=lambda p: int(Path(p).name.split("_")[1]),
             )
-            rows.append(np.concatenate([np.asarray(label), np.asarray(strip)]))
+            for name in strips:
+                if len(rows) >= most:
+                    break
+                local = client.download_artifacts(run["run_id"], name, tmp)
+                strip = Image.open(local).convert("RGB")
+                label = Image.new("RGB", (strip.width, 14), "white")
+                text = (
+                    f"{run.get('tags.mlflow.runName', '')} · {Path(name).name.split('_input')[0]}"
+                )
+                ImageDraw.Draw(label).text((2, 1), text, fill="black")
+                rows.append(np.concatenate([np.asarray(label), np.asarray(strip)]))
     if not rows:
         raise ValueError("no run has a prediction strip to put on a sheet")
     width = max(r.shape[1] for r in rows)
@@ -100,6 +109,51 @@ def prediction_sheet(runs: pd.DataFrame, tracking_uri: str, path: Path, most: in
         np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows
     ]
     return write_png(path, np.concatenate(padded))
+
+
+def confusion_matrices(runs: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """Grid classification's confusion matrix per n, summed over the runs (seeds and any other
+    factor) from their `val_confusion_<true>_<decoded>` metrics; rows true, columns decoded."""
+    from tasks.catalog.grid_classification import class_names
+    from tasks.grid import CLASSES
+
+    columns = [f"val_confusion_{t}_{d}" for t in range(CLASSES) for d in range(CLASSES)]
+    if "task" not in runs or not set(columns) <= set(runs.columns):
+        return {}
+    grid_runs = runs[(runs["task"] == "grid_classification")].dropna(subset=columns)
+    out = {}
+    for n, group in grid_runs.groupby("n"):
+        counts = group[columns].sum().to_numpy().reshape(CLASSES, CLASSES)
+        datasets = group["dataset"] if "dataset" in group else pd.Series([""])
+        names = class_names(str(datasets.iloc[0]) or None)
+        out[int(n)] = pd.DataFrame(counts.astype(int), index=names, columns=names)
+    return out
+
+
+def confusion_plot(matrix: pd.DataFrame, title: str, path: Path) -> Path:
+    """Figure 5b: rows the true class, columns the decoded one, each row in percent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = matrix.sum(axis=1).replace(0, 1)
+    share = matrix.div(totals, axis=0) * 100
+    figure, axis = plt.subplots(figsize=(5.2, 4.6))
+    image = axis.imshow(share.to_numpy(), cmap="Blues", vmin=0, vmax=100)
+    axis.set_xticks(range(len(share)), share.columns, rotation=45, ha="right", fontsize=8)
+    axis.set_yticks(range(len(share)), share.index, fontsize=8)
+    for (row, col), value in np.ndenumerate(share.to_numpy()):
+        colour = "white" if value > 50 else "black"
+        axis.text(col, row, f"{value:.0f}", ha="center", va="center", fontsize=7, color=colour)
+    axis.set_xlabel("decoded")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axis, label="% of the true class")
+    figure.tight_layout()
+    write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=120, format="png"))
+    plt.close(figure)
+    return path
 
 
 def build_report(sweep: Sweep, runs: pd.DataFrame, tracking_uri: str, out: Path) -> list[Path]:
@@ -116,6 +170,14 @@ def build_report(sweep: Sweep, runs: pd.DataFrame, tracking_uri: str, out: Path)
             files.append(trajectory_chart(values, out / "trajectories.png"))
     markdown = "\n".join(sections)
     files.append(write_atomically(out / "tables.md", lambda tmp: tmp.write_text(markdown)))
+    for n, matrix in confusion_matrices(runs).items():
+        stem = f"confusion_grid_classification_n{n}"
+        csv = out / f"{stem}.csv"
+        files.append(write_atomically(csv, lambda tmp, m=matrix: m.to_csv(tmp)))
+        title = (
+            f"Grid classification, n = {n}: accuracy {np.trace(matrix) / matrix.sum().sum():.1%}"
+        )
+        files.append(confusion_plot(matrix, title, out / f"{stem}.png"))
     for task, task_runs in runs.groupby("task"):
         sheet = out / f"predictions_{task}.png"
         files.append(prediction_sheet(task_runs, tracking_uri, sheet))

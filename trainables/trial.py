@@ -191,10 +191,11 @@ def log_final_artifacts(
 ) -> None:
     run.log_artifacts(Path(tmp) / "adapter", "adapter")
     media = Path(tmp) / "media"
+    # Every validation example's strip (small PNGs, what the report's sheets show); videos only
+    # for the first `videos_logged`, since they are what costs space.
     for i, (pair, sample) in enumerate(zip(pairs, samples, strict=True)):
-        if i >= config.videos_logged:
-            break
-        write_video(media / f"val_{i}.mp4", sample.video)
+        if i < config.videos_logged:
+            write_video(media / f"val_{i}.mp4", sample.video)
         write_png(
             media / f"val_{i}_input_target_prediction.png", strip(pair.x, pair.y, sample.last_frame)
         )

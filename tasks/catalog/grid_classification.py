@@ -27,6 +27,15 @@ TRAIN_PER_CLASS = 80
 VALIDATION = 1_000_000  # index offset that marks a validation grid for make_pair
 
 
+def class_names(dataset: str | None) -> list[str]:
+    """The names of classes 0..6 as the source `dataset` (None: embedded) calls them."""
+    if dataset == "tinyimagenet":
+        from tasks.datasets.tinyimagenet import PAPER_CLASSES
+
+        return list(PAPER_CLASSES)
+    return list(EMBEDDED_CLASSES)
+
+
 def embedded_image(label: int, number: int, size: tuple[int, int]) -> np.ndarray:
     """The `number`-th image of embedded class `label`: a crop of that class's photograph."""
     photo = SOURCE_NAMES.index(EMBEDDED_CLASSES[label])

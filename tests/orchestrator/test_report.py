@@ -3,6 +3,7 @@ metrics in its MLflow store, and logged to the sweep's parent run."""
 
 import argparse
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -19,7 +20,7 @@ SWEEP = Sweep(
     description="trajectories × 2 seeds",
     trials=[
         {**BASE, "task": task, "trajectory": trajectory, "seed": seed}
-        for task in ("hflip", "binary_segmentation")
+        for task in ("hflip", "binary_segmentation", "grid_classification")
         for trajectory in ("linear", "discrete")
         for seed in (1, 2)
     ],
@@ -46,16 +47,23 @@ def metric_values(folder) -> pd.DataFrame:
         if SWEEP_TAG in run.data.tags:
             continue
         task = run.data.params["task"]
-        metric = "miou" if task == "binary_segmentation" else "psnr"
-        value = run.data.metrics[f"val_{metric}"] * (100 if metric == "miou" else 1)
-        rows.append((run.data.params["trajectory"], task, value))
-    return pd.DataFrame(rows, columns=["row", "task", "value"])
+        metric = {"binary_segmentation": "miou", "grid_classification": "accuracy"}.get(
+            task, "psnr"
+        )
+        value = run.data.metrics[f"val_{metric}"] * (1 if metric == "psnr" else 100)
+        confusion = np.array(
+            [[run.data.metrics[f"val_confusion_{t}_{d}"] for d in range(7)] for t in range(7)]
+            if task == "grid_classification"
+            else np.zeros((7, 7))
+        )
+        rows.append((run.data.params["trajectory"], task, value, confusion))
+    return pd.DataFrame(rows, columns=["row", "task", "value", "confusion"])
 
 
 def test_each_cell_is_the_mean_and_std_over_seeds_of_the_mlflow_metrics(sweep):
     table = pd.read_csv(sweep / "report" / "table_trajectory.csv")
     truth = metric_values(sweep)
-    assert len(table) == 4 and set(table["seeds"]) == {2}
+    assert len(table) == 6 and set(table["seeds"]) == {2}
     for _, cell in table.iterrows():
         values = truth[(truth["row"] == cell["row"]) & (truth["task"] == cell["task"])]["value"]
         assert len(values) == 2
@@ -74,6 +82,8 @@ def test_markdown_marks_the_best_and_the_plots_are_written(sweep):
         "trajectories.png",
         "predictions_hflip.png",
         "predictions_binary_segmentation.png",
+        "predictions_grid_classification.png",
+        "confusion_grid_classification_n1.png",
     ):
         assert (sweep / "report" / name).stat().st_size > 1000
 
@@ -96,3 +106,14 @@ def test_the_cli_builds_a_named_sweeps_tables_from_the_store_alone(sweep, capsys
     assert report_main(["smoke", "--name", "absent", "--storage", str(sweep.parent)]) == 2
     assert "no sweep 'absent' in the MLflow store" in capsys.readouterr().err
     assert not (sweep.parent / "absent").exists()  # nothing created on the way
+
+
+def test_the_confusion_matrix_sums_every_grid_run(sweep):
+    from tasks.catalog.grid_classification import EMBEDDED_CLASSES
+
+    matrix = pd.read_csv(sweep / "report" / "confusion_grid_classification_n1.csv", index_col=0)
+    truth = metric_values(sweep)
+    expected = sum(truth[truth["task"] == "grid_classification"]["confusion"])
+    assert list(matrix.index) == list(matrix.columns) == list(EMBEDDED_CLASSES)
+    np.testing.assert_array_equal(matrix.to_numpy(), expected)
+    assert matrix.to_numpy().sum() == 4 * 16  # 4 runs × 1 validation grid × 16 cells

@@ -92,3 +92,27 @@ def test_full_scale_needs_weights_and_bad_values_are_one_line(capsys):
         capsys, "smoke", "--scale", "full", "--weights", "cogvideox=/w", "--tasks", "hflip"
     )
     assert {(t["scale"], t["weights"]) for t in trials} == {("full", "/w")}
+
+
+def test_data_goes_to_the_trials_whose_task_reads_it(capsys, tmp_path):
+    trials, _ = dry_run(capsys, "tasks", "--data", f"coco={tmp_path}", "--groups", "QK")
+    by_task = {t["task"]: t for t in trials}
+    assert by_task["pose"]["dataset"] == by_task["binary_segmentation"]["dataset"] == "coco"
+    assert by_task["pose"]["data_root"] == str(tmp_path)
+    assert by_task["hflip"]["dataset"] is None and by_task["depth"]["data_root"] is None
+    assert {t["modules"] for t in trials} == {"QK"}  # --groups is --modules
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("ade20k={tmp}", "--data ade20k=...: no task of this sweep reads 'ade20k'"),
+        ("coco={tmp}/absent", "--data coco={tmp}/absent: no such file or folder"),
+        ("imagenet={tmp}", "unknown dataset 'imagenet' in --data; allowed: dreambooth, coco"),
+        ("coco", "bad --data 'coco'; expected DATASET=PATH"),
+    ],
+)
+def test_bad_data_is_one_line(capsys, tmp_path, data, message):
+    assert main(["ablations", "--dry-run", "--data", data.format(tmp=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + message.format(tmp=tmp_path)) and err.count("\n") == 1

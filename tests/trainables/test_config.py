@@ -83,7 +83,9 @@ def test_every_backbone_defaults_to_its_table_3_settings(backbone):
         ({"n": 3}, "a trial config needs 'task'"),
         (
             {"task": "vflop"},
-            "unknown task 'vflop'; allowed: binary_segmentation, colorization, hflip",
+            "unknown task 'vflop'; allowed: binary_segmentation, colorization, depth, "
+            "grid_classification, hflip, image_to_segmentation, inpainting, jigsaw, pose, "
+            "rot45, rot90, segmentation_to_image, shear, style_transfer, vflip, zoom",
         ),
         ({"task": "hflip", "trajectory": "cubic"}, "unknown trajectory 'cubic'; allowed: linear"),
         ({"task": "hflip", "backbone": "sora"}, "unknown backbone 'sora'; allowed: cogvideox"),
@@ -99,3 +101,12 @@ def test_bad_settings_are_one_line_errors(values, message):
     with pytest.raises(ValueError) as error:
         TrialConfig.from_dict(values)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_real_dataset_must_be_one_the_task_reads() -> None:
+    config = TrialConfig.from_dict({"task": "pose", "dataset": "coco", "data_root": "/data/coco"})
+    assert (config.dataset, config.data_root) == ("coco", "/data/coco")
+    with pytest.raises(ValueError, match="task 'pose' cannot read dataset 'ade20k'; allowed: coco"):
+        TrialConfig.from_dict({"task": "pose", "dataset": "ade20k", "data_root": "/data/ade"})
+    with pytest.raises(ValueError, match="dataset and data_root go together"):
+        TrialConfig.from_dict({"task": "pose", "dataset": "coco"})
