@@ -21,6 +21,7 @@ from orchestrator.paper_tables import PERCENT, table_markdown, table_values
 from orchestrator.tracking import SWEEP_TAG, default_tracking_uri
 from search_spaces import Sweep, load_sweep
 from trainables.media import write_atomically, write_png
+from trainables.storage import Storage
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 NUMERIC = ("n", "seed", "rank", "steps", "alpha")
@@ -189,23 +190,40 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m orchestrator.report", description=__doc__.splitlines()[0]
     )
     parser.add_argument("sweep", help="the sweep module whose tables to build")
-    parser.add_argument("--storage", default="./sweeps")
+    parser.add_argument(
+        "--storage",
+        default="./sweeps",
+        help="a folder or a filesystem URI (s3://…), as the sweep's",
+    )
     parser.add_argument("--name", help="the sweep run's name (default: the sweep's)")
     parser.add_argument("--tracking-uri", help="default: the SQLite store in the sweep folder")
+    parser.add_argument(
+        "--out", help="where to write (default: the sweep folder's report/, or ./NAME-report)"
+    )
     args = parser.parse_args(argv)
     name = args.sweep if args.name is None else args.name
-    experiment_dir = Path(args.storage).expanduser().resolve() / name
-    uri = args.tracking_uri or default_tracking_uri(experiment_dir)
+    shared = "://" in args.storage
+    experiment_dir = None if shared else Path(args.storage).expanduser().resolve() / name
     try:
         sweep = load_sweep(args.sweep)
+        if shared and args.tracking_uri is None:
+            raise ValueError(f"--storage {args.storage} is shared storage: give --tracking-uri")
+        uri = args.tracking_uri or default_tracking_uri(experiment_dir)
         if args.tracking_uri is None and not (experiment_dir / "mlflow.db").exists():
             raise ValueError(f"no sweep {name!r} in the MLflow store {uri} (no such file)")
+        out = Path(args.out) if args.out else None
+        if out is None:
+            out = Path(f"{name}-report") if shared else experiment_dir / "report"
         runs = collect_runs(uri, name)
-        files = build_report(sweep, runs, uri, experiment_dir / "report")
-    except ValueError as error:
+        files = build_report(sweep, runs, uri, out)
+        if shared:  # next to the sweep's state, where the sweep itself puts its report
+            storage = Storage(args.storage).child(name)
+            for file in files:
+                storage.write_bytes(file.read_bytes(), "report", file.relative_to(out).as_posix())
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print((experiment_dir / "report" / "tables.md").read_text())
+    print((out / "tables.md").read_text())
     print("\n".join(str(f) for f in files))
     return 0
 

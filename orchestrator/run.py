@@ -6,22 +6,31 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import ray
 
+from orchestrator.identity import claim
 from orchestrator.report import build_report, collect_runs
+from orchestrator.resources import card_memory_gb, sweep_placement
 from orchestrator.results import results_table, write_tables
+from orchestrator.sweep import shares
 from orchestrator.tracking import default_tracking_uri, finish_parent_run, start_parent_run
-from orchestrator.tuner import build_tuner, trial_resources
+from orchestrator.tuner import build_tuner
 from search_spaces import Sweep
 from trainables.config import TrialConfig
+from trainables.storage import Storage
 
 
 def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argparse.Namespace) -> int:
-    storage = Path(args.storage).expanduser().resolve()
-    experiment_dir = storage / name
-    experiment_dir.mkdir(parents=True, exist_ok=True)
+    storage = Storage(args.storage).child(name)
+    existed = claim(storage, name, sweep.trials, getattr(args, "resume", False))
+    if storage.local:
+        experiment_dir = Path(storage.root)
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+    else:  # tables and plots are made here, then uploaded next to the sweep's state
+        experiment_dir = Path(tempfile.mkdtemp(prefix=f"vdm-sweeps-{name}-"))
     tracking_uri = args.tracking_uri or default_tracking_uri(experiment_dir)
 
     # Keep DeepSpeed's one-off JIT build (~50 s on 2 cores) across runs and trials.
@@ -30,16 +39,29 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
     )
     ray.init(address=args.address, include_dashboard=False, logging_level=logging.WARNING)
     try:
-        gpus = ray.cluster_resources().get("GPU", 0.0)
-        resources = trial_resources(sweep, gpus)
-        where = f"{gpus:g} GPUs" if gpus else "no GPU: trials run on the CPU"
-        print(f"vdm-sweeps: Ray cluster with {where}; each trial gets {resources}", flush=True)
-        tracking = start_parent_run(
-            tracking_uri, name, experiment_dir / "mlartifacts", sweep.description
+        cluster = ray.cluster_resources()
+        card_gb = getattr(args, "card_gb", None) or card_memory_gb(cluster)
+        if not cluster.get("GPU"):
+            card_gb = None
+        placement = sweep_placement(
+            sweep.trials,
+            card_gb,
+            sweep.resources,
+            getattr(args, "gpus_per_trial", None),
+            getattr(args, "workers", None),
         )
-        tuner, resumed = build_tuner(sweep, experiment_dir, tracking, resources)
-        if resumed:
-            print(f"vdm-sweeps: resuming the sweep stored in {experiment_dir}", flush=True)
+        gpus = cluster.get("GPU", 0.0)
+        where = f"{gpus:g} GPUs of {card_gb:g} GB" if card_gb else "no GPU: trials run on the CPU"
+        print(f"vdm-sweeps: Ray cluster with {where}; per trial: {shares(placement)}", flush=True)
+        artifacts = (
+            (experiment_dir / "mlartifacts").resolve().as_uri()
+            if storage.local
+            else storage.uri.partition("?")[0] + "/mlartifacts"
+        )
+        tracking = start_parent_run(tracking_uri, name, artifacts, sweep.description)
+        tuner, resumed = build_tuner(sweep, storage, tracking, placement)
+        if resumed or existed:
+            print(f"vdm-sweeps: resuming the sweep stored in {storage.uri}", flush=True)
         results = tuner.fit()
     finally:
         ray.shutdown()
@@ -60,9 +82,15 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
     runs = collect_runs(tracking_uri, name)
     if not runs.empty:
         files += build_report(sweep, runs, tracking_uri, experiment_dir / "report")
+    if not storage.local:
+        for file in files:
+            relative = file.relative_to(experiment_dir).as_posix()
+            storage.write_bytes(file.read_bytes(), relative)
     finish_parent_run(tracking, files, failed)
     print(table.to_string(index=False))
-    print(f"\nresults: {files[0]}  {files[1]}")
+    print(
+        f"\nresults: {files[0]}  {files[1]}" + ("" if storage.local else f" (and in {storage.uri})")
+    )
     if (experiment_dir / "report" / "tables.md").exists():
         print(f"report:  {experiment_dir / 'report'} (paper tables, plots, prediction sheets)")
     if tracking_uri.startswith("sqlite:"):

@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from orchestrator.resources import DEFAULT_CARD_GB, sweep_placement
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import LOADERS
@@ -30,7 +31,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("sweep", help=f"a sweep of search_spaces/: {', '.join(sweep_names())}")
     parser.add_argument(
-        "--storage", default="./sweeps", help="folder (or cluster storage) for results (./sweeps)"
+        "--storage",
+        default="./sweeps",
+        help="where sweeps live: a folder, or a filesystem URI every node reaches "
+        "(s3://bucket/prefix, gs://…); default ./sweeps",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="carry on the sweep of this name (an error if there is none); running the same "
+        "command again resumes too",
     )
     parser.add_argument(
         "--tracking-uri",
@@ -38,6 +48,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--name", help="the sweep run's name and folder (default: the sweep's)")
     parser.add_argument("--address", help="address of a running Ray cluster (default: local Ray)")
+    placement = parser.add_argument_group(
+        "resources", "what one trial gets (default: the policy of orchestrator/resources.py)"
+    )
+    placement.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        metavar="G",
+        help="a share of one card (0.25, 0.5, 1) or a whole number of GPUs (that many workers)",
+    )
+    placement.add_argument(
+        "--workers", type=int, metavar="K", help="run each trial as a Ray Train group of K ranks"
+    )
+    placement.add_argument(
+        "--card-gb",
+        type=float,
+        metavar="GB",
+        help="GPU memory of the cluster's cards (default: from its vram_<N>gb resources, else "
+        "24); with --dry-run, shows each trial's share on such cards",
+    )
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -177,6 +206,18 @@ def describe(configs: list[TrialConfig]) -> str:
     return f"{len(configs)} trials on {', '.join(scales)}{note}"
 
 
+def shares(placement: dict[str, dict[str, float]]) -> str:
+    """Each kind of trial's resources, in a person's words."""
+    said = []
+    for key, p in placement.items():
+        if p["workers"] > 1:
+            device = "1 GPU" if p["gpu"] else "CPU"
+            said.append(f"{key}: {p['workers']:g} workers x {device}")
+        else:
+            said.append(f"{key}: {p['gpu']:g} GPU" if p["gpu"] else f"{key}: {p['cpu']:g} CPU")
+    return "; ".join(said)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -184,6 +225,18 @@ def main(argv: list[str] | None = None) -> int:
         name = args.sweep if args.name is None else args.name
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"bad --name {name!r}; allowed: letters, digits, '.', '_', '-'")
+        placement = sweep_placement(
+            sweep.trials,
+            args.card_gb if args.card_gb is not None else DEFAULT_CARD_GB,
+            sweep.resources,
+            args.gpus_per_trial,
+            args.workers,
+        )  # checks the overrides before anything starts
+        if "://" in args.storage and not args.tracking_uri:
+            raise ValueError(
+                f"--storage {args.storage} is shared storage: give --tracking-uri, an MLflow "
+                "server every node reaches (a SQLite file cannot live in an object store)"
+            )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -195,12 +248,18 @@ def main(argv: list[str] | None = None) -> int:
             "(the paper's Table 6 per-step times)",
             file=sys.stderr,
         )
+        if args.card_gb is not None:
+            print(f"on {args.card_gb:g} GB cards: {shares(placement)}", file=sys.stderr)
         return 0
     # Said first, before Ray, DeepSpeed and MLflow load and start talking.
     print(f"vdm-sweeps: sweep {name!r}: {describe(configs)}", flush=True)
     from orchestrator.run import run_sweep
 
-    return run_sweep(sweep, configs, name, args)
+    try:
+        return run_sweep(sweep, configs, name, args)
+    except ValueError as error:  # a refused name, a missing sweep to resume, bad storage
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,16 +21,13 @@ def default_tracking_uri(experiment_dir: Path) -> str:
 
 
 def start_parent_run(
-    tracking_uri: str, sweep_name: str, artifact_dir: Path, description: str
+    tracking_uri: str, sweep_name: str, artifact_location: str, description: str
 ) -> dict[str, str]:
-    """Create (or, for a resumed sweep, re-open) the experiment and its parent run; return the
-    `tracking` dict every trial receives."""
+    """Create (or, for a resumed sweep, re-open) the experiment, its artifacts on the sweep's
+    storage, and its parent run; return the `tracking` dict every trial receives."""
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(sweep_name)
     if experiment is None:
-        artifact_location = None
-        if "://" not in tracking_uri or tracking_uri.startswith("sqlite:"):
-            artifact_location = artifact_dir.resolve().as_uri()
         experiment_id = client.create_experiment(sweep_name, artifact_location=artifact_location)
     else:
         experiment_id = experiment.experiment_id

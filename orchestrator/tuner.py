@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ray import tune
+from ray.tune.execution.placement_groups import PlacementGroupFactory, resource_dict_to_pg_factory
 
+from orchestrator.resources import placement_key, tune_resources
 from search_spaces import Sweep
-from trainables.trial import tune_trial
+from trainables.storage import Storage
+from trainables.trial import spot_aware_trainable
 
 
 def trial_name(trial: tune.experiment.Trial) -> str:
@@ -20,34 +22,42 @@ def trial_name(trial: tune.experiment.Trial) -> str:
     )
 
 
-def trial_resources(sweep: Sweep, cluster_gpus: float) -> dict[str, float]:
-    """The sweep's per-trial share; a GPU share only where the cluster has GPUs."""
-    resources = dict(sweep.resources)
-    if cluster_gpus <= 0:
-        resources.pop("gpu", None)
-    return resources
+def trial_placement(config: dict[str, Any]) -> PlacementGroupFactory:
+    """Tune's per-trial resource request, from the sweep's placement table (param space) by the
+    trial's backbone and scale; module-level so Ray can pickle it with the trainable."""
+    placement = config["placement"][placement_key(config["trial"])]
+    return resource_dict_to_pg_factory(tune_resources(placement))
 
 
 def build_tuner(
     sweep: Sweep,
-    experiment_dir: Path,
+    storage: Storage,
     tracking: dict[str, str],
-    resources: dict[str, float],
+    placement: dict[str, dict[str, float]],
     max_failures: int = 2,
 ) -> tuple[tune.Tuner, bool]:
-    """Return the Tuner and whether it resumes an earlier run of the same sweep folder."""
-    trainable = tune.with_resources(tune_trial, resources)
-    if tune.Tuner.can_restore(str(experiment_dir)):
-        tuner = tune.Tuner.restore(
-            str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True
-        )
-        return tuner, True
+    """Return the Tuner and whether it resumes an earlier run of the same sweep. `storage` is
+    the sweep's own folder (local or a filesystem URI): Tune's experiment state, the trials'
+    checkpoints and the latent cache all live there. `placement` is `sweep_placement`'s table:
+    each trial's resources by backbone and scale."""
+    trainable = tune.with_resources(spot_aware_trainable(), trial_placement)
     param_space: dict[str, Any] = {
         "trial": tune.grid_search(sweep.trials),
         "tracking": tracking,
-        "cache_dir": str(experiment_dir / "cache"),
-        "storage_dir": str(experiment_dir),
+        "placement": placement,
+        "cache_dir": storage.child("cache").uri,
+        "storage_dir": storage.uri,
     }
+    if tune.Tuner.can_restore(storage.root, storage_filesystem=storage.fs):
+        tuner = tune.Tuner.restore(
+            storage.root,
+            trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=param_space,
+            storage_filesystem=storage.fs,
+        )
+        return tuner, True
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -58,10 +68,12 @@ def build_tuner(
             trial_dirname_creator=trial_name,
         ),
         run_config=tune.RunConfig(
-            name=experiment_dir.name,
-            storage_path=str(experiment_dir.parent),
+            name=storage.root.rstrip("/").rsplit("/", 1)[-1],
+            storage_path=storage.root.rstrip("/").rsplit("/", 1)[0],
+            storage_filesystem=storage.fs,
+            # A failed trial (a lost node, a killed process, a spot notice) is retried from its
+            # own newest checkpoint (trainables.checkpoints).
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             verbose=1,
         ),
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -21,11 +23,12 @@ class Table:
 @dataclass(frozen=True)
 class Sweep:
     """A sweep is data: the trial configs (plain dicts of `TrialConfig` fields) and what one
-    trial needs. `resources` is per trial; a GPU share is dropped where the cluster has none."""
+    trial needs. `resources` pins each trial's {"cpu": …, "gpu": …} (a GPU share is dropped
+    where the cluster has none); None leaves it to the policy of orchestrator/resources.py."""
 
     description: str
     trials: list[dict[str, Any]]
-    resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1.0, "gpu": 1.0})
+    resources: dict[str, float] | None = None
     max_concurrent_trials: int | None = None
     # Reusing worker processes saves ~3 s of start-up and the imports per trial; big backbones
     # want a fresh process per trial instead.
@@ -38,12 +41,24 @@ def sweep_names() -> list[str]:
 
 
 def load_sweep(name: str) -> Sweep:
-    names = sweep_names()
-    if name not in names:
-        raise ValueError(f"unknown sweep {name!r}; allowed: {', '.join(names)}")
-    sweep = importlib.import_module(f"{__name__}.{name}").SWEEP
+    """A sweep of this package by name, or a user's own sweep module by its path (`*.py`)."""
+    if name.endswith(".py"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ValueError(f"no sweep file {name!r}")
+        spec = importlib.util.spec_from_file_location(f"_user_sweep_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sweep = getattr(module, "SWEEP", None)
+    else:
+        names = sweep_names()
+        if name not in names:
+            raise ValueError(
+                f"unknown sweep {name!r}; allowed: {', '.join(names)} or a path to a .py file"
+            )
+        sweep = importlib.import_module(f"{__name__}.{name}").SWEEP
     if not isinstance(sweep, Sweep):
-        raise TypeError(f"search_spaces/{name}.py must define SWEEP = Sweep(...)")
+        raise ValueError(f"sweep {name!r} must define SWEEP = Sweep(...)")
     return sweep
 
 

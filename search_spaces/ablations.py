@@ -13,7 +13,6 @@ VARIANTS = unique(
 SWEEP = Sweep(
     description="Ablations (Tables 1, 8): trajectory, LoRA modules, rank; segmentation and pose",
     trials=study_trials(VARIANTS, ("cogvideox",)),
-    resources={"cpu": 1.0, "gpu": 1.0},
     tables=[
         Table("Interpolation", "trajectory", {"modules": "QKVO", "rank": 64}),
         Table("Modules", "modules", {"trajectory": "quadratic", "rank": 64}),

@@ -6,6 +6,5 @@ from search_spaces.paper import BACKBONES, study_trials
 SWEEP = Sweep(
     description="Backbones (Tables 2, 6): LTX-Video, CogVideoX1.5, Wan2.1; segmentation and pose",
     trials=study_trials([{}], BACKBONES),
-    resources={"cpu": 1.0, "gpu": 1.0},
     tables=[Table("Backbone", "backbone")],
 )

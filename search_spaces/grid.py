@@ -25,7 +25,6 @@ SWEEP = Sweep(
             BACKBONES, STUDY_TASKS, NS, TRAJECTORIES, MODULES, RANKS
         )
     ],
-    resources={"cpu": 1.0, "gpu": 1.0},
     tables=[
         Table("Interpolation", "trajectory"),
         Table("Modules", "modules"),

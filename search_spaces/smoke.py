@@ -30,7 +30,6 @@ SWEEP = Sweep(
             ("QK", "QKVO"),
         )
     ],
-    resources={"cpu": 1.0, "gpu": 0.25},
     reuse_actors=True,
     tables=[
         Table("Trajectory", "trajectory", {"modules": "QKVO"}),

@@ -23,6 +23,5 @@ SWEEP = Sweep(
         for task, ns in SHOTS.items()
         for n in ns
     ],
-    resources={"cpu": 1.0, "gpu": 1.0},
     tables=[Table("Tasks", "task")],
 )

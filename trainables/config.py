@@ -133,3 +133,11 @@ class TrialConfig:
     def as_params(self) -> dict[str, Any]:
         """Flat MLflow params (None becomes '' since MLflow params are strings)."""
         return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def placement_key(trial: dict) -> str:
+    """Trials share a placement by backbone and scale (and by their own worker count where a
+    sweep pins one in the trial config)."""
+    key = f"{trial.get('backbone', 'ltx')}/{trial.get('scale', 'tiny')}"
+    workers = int(trial.get("workers", 1))
+    return key if workers == 1 else f"{key}/w{workers}"

@@ -79,6 +79,12 @@ def all_ranks(value: object) -> list:
     return values
 
 
+def barrier() -> None:
+    """Wait for every rank (nothing outside a group)."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
 def full_parameters(engine: deepspeed.DeepSpeedEngine) -> contextlib.AbstractContextManager:
     """Under ZeRO-3 every rank holds a shard of each weight: gather them (a collective) for
     sampling and export; under ZeRO-0/1/2 the weights are whole already."""
@@ -95,8 +101,19 @@ def shard_fraction(engine: deepspeed.DeepSpeedEngine) -> float:
     return sum(p.ds_tensor.numel() for p in params) / sum(p.ds_numel for p in params)
 
 
-def deepspeed_config(settings: OptimSettings, bf16: bool) -> dict[str, Any]:
-    zero: dict[str, Any] = {"stage": settings.zero_stage}
+def zero_stage(settings: OptimSettings, world_size: int) -> int:
+    """The ZeRO stage the engine gets. Stages 1 and 2 partition optimizer state and gradients
+    across ranks: in one process they partition nothing, yet cost ~20 % of a tiny step in
+    gradient bucketing (BENCHMARKS.md, step overhead), so one rank gets stage 0, unless the
+    optimizer is offloaded (DeepSpeed offloads only from stage 1 up). Stage 3 is kept as asked:
+    it also changes how weights are held and gathered."""
+    if world_size == 1 and settings.zero_stage in (1, 2) and not settings.offload_optimizer:
+        return 0
+    return settings.zero_stage
+
+
+def deepspeed_config(settings: OptimSettings, bf16: bool, world_size: int = 1) -> dict[str, Any]:
+    zero: dict[str, Any] = {"stage": zero_stage(settings, world_size)}
     if settings.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
     return {
@@ -138,13 +155,36 @@ def build_engine(model: torch.nn.Module, settings: OptimSettings) -> deepspeed.D
         optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
     )
     bf16 = next(model.parameters()).dtype == torch.bfloat16
+    world_size = dist.get_world_size()
     engine, _, _, _ = deepspeed.initialize(
         model=model,
         optimizer=optimizer,
         lr_scheduler=scheduler,
-        config=deepspeed_config(settings, bf16),
+        config=deepspeed_config(settings, bf16, world_size),
     )
+    if world_size == 1 and engine.zero_optimization_stage() == 0:
+        lighten_single_process(engine, params, settings.max_grad_norm)
     return engine
+
+
+def lighten_single_process(
+    engine: deepspeed.DeepSpeedEngine, params: list[torch.nn.Parameter], max_norm: float
+) -> None:
+    """Drop what a one-process fp32 engine does for nothing, ~15 % of a tiny step in all
+    (BENCHMARKS.md, step overhead). Written by hand: DeepSpeed has no switch for these.
+    - the all-reduce of every gradient after backward, through flat buffers, with nobody to
+      reduce with;
+    - its gradient clipping (a Python loop over tensors and an all-reduce of the norm): torch's
+      `clip_grad_norm_` over the trainable parameters is the same norm and scaling, fused;
+    - its `zero_grad`, which walks every parameter of the model, frozen ones too: the
+      optimizer's own walks the trainable ones.
+    Only the fp32 path calls these two methods (bf16 and ZeRO engines clip and zero in their
+    own optimizers)."""
+    engine.enable_backward_allreduce = False
+    engine.clip_fp32_gradients = lambda: torch.nn.utils.clip_grad_norm_(
+        params, max_norm, foreach=True
+    )
+    engine.zero_grad = lambda *args, **kwargs: engine.optimizer.zero_grad(set_to_none=True)
 
 
 def save_checkpoint(engine: deepspeed.DeepSpeedEngine, directory: Path, state: dict) -> None:

@@ -1,5 +1,7 @@
 """One trial's MLflow run, a child of the sweep's parent run, re-attached (never duplicated) when
-a trial restarts: first by the run id its checkpoint holds, then by its trial-id tag.
+a trial restarts: first by the run id its checkpoint holds, then by its trial-key tag. A
+re-attached run skips the steps it already holds (a resumed trial replays the steps after its
+checkpoint bit for bit), so each metric has one point per step.
 
 The client API (not the fluent `mlflow.start_run`) keeps no global active run, which matters
 because Ray reuses worker processes across trials.
@@ -16,13 +18,15 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-TRIAL_ID_TAG = "vdm.trial_id"
+TRIAL_KEY_TAG = "vdm.trial_key"
 
 
 class RunLog:
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, logged_through: int = -1) -> None:
         self.client = client
         self.run_id = run_id
+        self.logged_through = logged_through  # metrics at steps up to here are already logged
+        self._pending: list = []  # MLflow RunOperations of metrics not yet known to be stored
 
     @classmethod
     def open(
@@ -38,20 +42,25 @@ class RunLog:
         if run_id is None:
             found = client.search_runs(
                 [tracking["experiment_id"]],
-                filter_string=f"tags.`{TRIAL_ID_TAG}` = '{trial_id}'",
+                filter_string=f"tags.`{TRIAL_KEY_TAG}` = '{trial_id}'",
                 max_results=1,
             )
             run_id = found[0].info.run_id if found else None
         if run_id is not None:
             client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-            return cls(client, run_id)
+            logged = [
+                point.step
+                for key in client.get_run(run_id).data.metrics
+                for point in client.get_metric_history(run_id, key)
+            ]
+            return cls(client, run_id, max(logged, default=-1))
         run = client.create_run(
             tracking["experiment_id"],
             run_name=trial_name,
             tags={
                 MLFLOW_PARENT_RUN_ID: tracking["parent_run_id"],
                 MLFLOW_RUN_NAME: trial_name,
-                TRIAL_ID_TAG: trial_id,
+                TRIAL_KEY_TAG: trial_id,
             },
         )
         log = cls(client, run.info.run_id)
@@ -59,14 +68,28 @@ class RunLog:
         return log
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        if step <= self.logged_through:
+            return
         now = int(time.time() * 1000)
         finite = {k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}
         if finite:
             batch = [Metric(k, v, now, step) for k, v in finite.items()]
-            self.client.log_batch(self.run_id, metrics=batch)
+            # Off the step path: MLflow's async logging queue writes it; `flush` waits for it.
+            operation = self.client.log_batch(self.run_id, metrics=batch, synchronous=False)
+            if operation is not None:
+                self._pending.append(operation)
+
+    def flush(self) -> None:
+        """Wait until every metric logged so far is stored. Called before a checkpoint is
+        written: a resumed trial re-logs only steps after its checkpoint, so none of those may
+        still be in flight when the checkpoint becomes the one to resume from."""
+        for operation in self._pending:
+            operation.wait()
+        self._pending.clear()
 
     def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
+        self.flush()
         self.client.set_terminated(self.run_id, status=status)

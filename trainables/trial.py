@@ -8,8 +8,9 @@ Tune's report/checkpoint session. Tests drive `train` with their own session.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,12 +18,16 @@ import numpy as np
 import torch
 
 from tasks import get_task, render
+from trainables import preemption
 from trainables.backbones import Backbone, Sample, load
 from trainables.cache import TensorCache, content_key
-from trainables.config import TrialConfig
+from trainables.checkpoints import CheckpointStore, trial_key
+from trainables.config import TrialConfig, placement_key
+from trainables.devices import cap_cuda_memory
 from trainables.engine import (
     OptimSettings,
     all_ranks,
+    barrier,
     build_engine,
     full_parameters,
     load_checkpoint,
@@ -33,6 +38,7 @@ from trainables.engine import (
 from trainables.lora import add_lora
 from trainables.media import strip, write_png, write_video
 from trainables.run_log import RunLog
+from trainables.storage import Storage
 
 
 class Session(Protocol):
@@ -94,7 +100,11 @@ def train(
     session: Session,
     tracking: dict[str, str] | None = None,
     cache_dir: str | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
+    """Train one trial to its end (or its spot notice). `on_step(step)` is called right after
+    each optimizer step, before any logging or checkpointing of that step (the step-overhead
+    benchmark interleaves a bare loop there)."""
     task = get_task(config.task)
     data = None if config.data_root is None else task.open_data(config.dataset, config.data_root)
     split = task.pairs(
@@ -117,37 +127,50 @@ def train(
     # One generator per rank drives data order, noise and timesteps; every rank's state is in
     # each checkpoint, which is what makes a resumed trial continue bit for bit.
     generator = torch.Generator(backbone.device).manual_seed(config.seed + me)
-    step, run_id = 0, None
+    step, run_id, final = 0, None, None
     with session.restored() as directory:
         if directory is not None:
             state = load_checkpoint(engine, directory)
             step, run_id = state["step"], state.get("mlflow_run_id")
             generator.set_state(state["generators"][me])
+            final = state.get("final_metrics")
+    if final is not None and step >= config.steps:
+        # Finished before the driver lost track of it (a lagging snapshot): report the result
+        # again, train and log nothing.
+        session.report({**final, "step": step})
+        return {**final, "step": step}
     run = None
     if tracking and me == 0:
         params = config.as_params()
         run = RunLog.open(tracking, session.trial_id, session.trial_name, params, run_id)
         run.log_metrics({"cache_hits": cache.hits, "cache_misses": cache.misses}, step)
 
-    losses: list[float] = []
+    # The examples live on the device for the whole trial (they are small: latents).
+    stacked = {
+        key: torch.stack([e[key] for e in examples]).to(backbone.device) for key in examples[0]
+    }
+    losses: list[torch.Tensor] = []
     metrics: dict[str, float] = {}
     samples: list[Sample] = []
     try:
         while step < config.steps:
+            # The batch is drawn on the device: no host round trip on the step path.
             order = torch.randint(
                 len(examples), (config.batch_size,), generator=generator, device=backbone.device
-            ).tolist()
-            batch = {key: torch.stack([examples[i][key] for i in order]) for key in examples[0]}
+            )
+            batch = {key: stacked[key].index_select(0, order) for key in stacked}
             loss = backbone.loss(engine, batch, generator)
             engine.backward(loss)
             engine.step()
             step += 1
-            losses.append(loss.item())
+            losses.append(loss.detach())
+            if on_step is not None:
+                on_step(step)
 
             last = step == config.steps
             metrics = {}
-            if step % config.log_every == 0 or last:
-                metrics["loss"] = float(np.mean(losses))
+            if step % config.log_every == 0 or last:  # the only host sync: at logging steps
+                metrics["loss"] = torch.stack(losses).float().mean().item()
                 losses = []
             validating = last or (config.validate_every and step % config.validate_every == 0)
             if validating:
@@ -159,13 +182,17 @@ def train(
                 metrics.update({f"shard_fraction_rank{r}": f for r, f in enumerate(shards)})
             if run is not None and metrics:
                 run.log_metrics(metrics, step)
-            if step % config.checkpoint_every == 0 or last:
+            stopping = preemption.requested() and not last
+            if step % config.checkpoint_every == 0 or last or stopping:
+                if run is not None:
+                    run.flush()
                 generators = all_ranks(generator.get_state())
                 with tempfile.TemporaryDirectory() as tmp:
                     state = {
                         "step": step,
                         "generators": generators,
                         "mlflow_run_id": run.run_id if run else None,
+                        "final_metrics": metrics if last else None,
                     }
                     save_checkpoint(engine, Path(tmp), state)
                     if last:
@@ -175,6 +202,10 @@ def train(
                         if run is not None:
                             log_final_artifacts(run, backbone, config, split.val, samples, tmp)
                     session.report({**metrics, "step": step}, Path(tmp))
+                if stopping:
+                    notice = f"spot notice: checkpointed at step {step}"
+                    print(f"{session.trial_name}: {notice}; stopping for the retry", flush=True)
+                    raise preemption.Preempted(notice)
             elif metrics:
                 session.report({**metrics, "step": step})
     except BaseException:
@@ -202,46 +233,93 @@ def log_final_artifacts(
     run.log_artifacts(media, "samples")
 
 
-class TuneSession:
-    """Ray Tune's session, seen through the `Session` protocol."""
+class StoredSession:
+    """A trial's session in a sweep: checkpoints go to the sweep's storage under the trial's
+    stable key (trainables.checkpoints), metrics to `publish` (Tune's or Train's report)."""
 
-    def __init__(self) -> None:
-        import ray
-        from ray import tune
-
-        # torch would use every core of the node; a trial owns only its CPU share (and one
-        # thread beats two at tiny sizes on a shared machine).
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
-        torch.set_num_threads(max(1, int(cpus)))
-        self._tune = tune
-        context = tune.get_context()
-        self.trial_id = context.get_trial_id()
-        self.trial_name = context.get_trial_name()
+    def __init__(
+        self, storage_uri: str, key: str, trial_name: str, publish: Callable[[dict], None]
+    ) -> None:
+        self.store = CheckpointStore(Storage(storage_uri), key)
+        self.trial_id = key
+        self.trial_name = trial_name
+        self._publish = publish
 
     @contextlib.contextmanager
     def restored(self) -> Iterator[Path | None]:
-        checkpoint = self._tune.get_checkpoint()
-        if checkpoint is None:
+        step = self.store.latest()
+        if rank() == 0:
+            self.store.record_attempt(0 if step is None else step)
+        if step is None:
             yield None
             return
-        with checkpoint.as_directory() as directory:
-            yield Path(directory)
+        with tempfile.TemporaryDirectory() as tmp:
+            yield self.store.restore(step, Path(tmp))
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None:
-        checkpoint = None
         if checkpoint_dir is not None:
-            checkpoint = self._tune.Checkpoint.from_directory(str(checkpoint_dir))
-        self._tune.report(metrics, checkpoint=checkpoint)
+            step = int(metrics["step"])
+            self.store.upload(checkpoint_dir, step)
+            barrier()  # every rank's shards are up before the manifest says so
+            if rank() == 0:
+                self.store.seal(step)
+            barrier()
+        self._publish(metrics)
+
+
+def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
+    """The trial as the resources policy places it: a group of `workers` processes (sharded
+    with ZeRO-3 when the policy spread it because no single card holds it), and gradient
+    checkpointing at full scale, which the policy's memory estimates assume. Not part of the
+    trial's identity: the same trial may be placed differently on another cluster."""
+    workers = int(placement.get("workers", 1))
+    changes: dict[str, Any] = {}
+    if workers > trial.workers:
+        changes.update(workers=workers, zero_stage=3)
+    if trial.scale == "full" and not trial.gradient_checkpointing:
+        changes["gradient_checkpointing"] = True
+    return dataclasses.replace(trial, **changes) if changes else trial
 
 
 def tune_trial(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable. `config` = {"trial": {...}, "tracking": {...},
     "cache_dir": ..., "storage_dir": ...}; a trial with several workers runs them as a Ray
     Train group inside this Tune trial."""
-    trial = TrialConfig.from_dict(config["trial"])
+    import ray
+    from ray import tune
+
+    key = trial_key(config["trial"])
+    placement = config.get("placement", {}).get(placement_key(config["trial"]), {})
+    trial = placed(TrialConfig.from_dict(config["trial"]), placement)
     if trial.workers > 1:
         from trainables.workers import run_worker_group
 
-        run_worker_group(trial, config)
-    else:
-        train(trial, TuneSession(), config.get("tracking"), config.get("cache_dir"))
+        run_worker_group(trial, config, key)
+        return
+    # torch would use every core of the node; a trial owns only its CPU share (and one thread
+    # beats two at tiny sizes on a shared machine).
+    assigned = ray.get_runtime_context().get_assigned_resources()
+    torch.set_num_threads(max(1, int(assigned.get("CPU", 1.0))))
+    share = assigned.get("GPU", 0.0)
+    if 0 < share < 1:  # a fractional trial keeps to its share of the card
+        cap_cuda_memory(share)
+    name = tune.get_context().get_trial_name()
+    session = StoredSession(config["storage_dir"], key, name, lambda m: tune.report(m))
+    # From here a spot notice (SIGTERM) means "checkpoint after the current step and stop".
+    with preemption.training():
+        train(trial, session, config.get("tracking"), config.get("cache_dir"))
+
+
+def spot_aware_trainable() -> type:
+    """`tune_trial` as Tune's function trainable class, with the spot-notice handler installed
+    when the trial's actor builds it (in the actor's main thread, where Python allows it)."""
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    class SpotAwareTrial(wrap_function(tune_trial)):
+        def setup(self, config: dict[str, Any]) -> None:
+            preemption.clear()
+            preemption.install()
+            super().setup(config)
+
+    SpotAwareTrial.__name__ = SpotAwareTrial.__qualname__ = "vdm_trial"
+    return SpotAwareTrial

@@ -54,7 +54,7 @@ def test_a_damaged_entry_is_recomputed_and_replaced(tmp_path):
     cache = TensorCache(tmp_path)
     key = "cd" * 32
     cache.fetch(key, lambda: {"x": torch.ones(3)})
-    cache.path(key).write_bytes(b"not safetensors")
+    (tmp_path / key[:2] / f"{key}.safetensors").write_bytes(b"not safetensors")
     value = cache.fetch(key, lambda: {"x": torch.full((3,), 2.0)})
     assert torch.equal(value["x"], torch.full((3,), 2.0))
     assert torch.equal(TensorCache(tmp_path).fetch(key, lambda: {})["x"], torch.full((3,), 2.0))

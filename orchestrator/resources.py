@@ -1,0 +1,225 @@
+"""How much of a GPU one trial gets, per backbone and scale: the per-trial resources policy.
+
+A full-scale trial gets the smallest share of one card (¼, ½ or all of it) whose memory covers
+the backbone's estimated peak (`MEMORY_GB`); a backbone that no single card holds gets several
+whole GPUs, as a Ray Train group of that many workers under DeepSpeed ZeRO-3. Tiny trials take
+one CPU, and a ¼ GPU share where the cluster has GPUs. Fractional shares are logical in Ray, so
+`cap_cuda_memory` makes them real: a trial's process cannot allocate more than its share.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+
+from trainables.config import placement_key
+
+# Applied in the trial itself (trainables), re-exported here with the rest of the policy.
+from trainables.devices import cap_cuda_memory as cap_cuda_memory
+
+#: Peak GPU memory (GB) of one training process of each backbone at full scale, unsharded, at
+#: its Table 3 settings on a 9-frame clip, **with gradient checkpointing on** (without it, add
+#: roughly 34 B × tokens × hidden × layers of saved activations: ltx ≈ +21, cogvideox ≈ +26,
+#: wan ≈ +33 GB, which no ¼ or ½ share below holds). ESTIMATES from parameter counts (diffusers
+#: classes built on the meta device with the hub configs), to be replaced by measured peaks
+#: (issue 6). Each is the larger of two moments, plus ~10 % for allocator fragmentation:
+#:   training = bf16 transformer + LoRA state (16 B per LoRA parameter under ZeRO-2 with bf16:
+#:     bf16 weight and gradient, fp32 master, Adam m and v) + checkpointed activations (the
+#:     blocks' inputs, plus one block recomputed during backward) + VAE (+ CLIP for Wan) +
+#:     ~2 GB CUDA context and workspaces; validation sampling and VAE decoding stay below it;
+#:   prompt encoding (a cache miss only) = transformer + VAE + text encoder, dropped after.
+#: - ltx (LTX-Video 0.9, 1.92 B params → 3.8 GB; all-linear rank 64 → 95 M LoRA params
+#:   → 1.5 GB; batch 16 × 660 tokens = 10.6 k tokens × 2048 wide × 28 blocks → ~3.5 GB of
+#:   checkpointed activations; VAE and decode ~3 GB; context 2) ≈ 14 GB training; T5-XXL
+#:   (4.8 B → 9.5 GB) at prompt encoding ≈ 14.5 GB → 18.
+#: - cogvideox (CogVideoX1.5-5B-I2V, 5.57 B → 11.1 GB; QKVO rank 64 → 66 M → 1.1 GB; batch 2
+#:   × (2,700 video + 226 text tokens) × 3072 wide × 42 blocks → ~3.5 GB; VAE and decode ~3 GB;
+#:   context 2) ≈ 20.5 GB; with T5 at prompt encoding ≈ 21 GB → 22: one 24 GB card, as the
+#:   paper trained it on an RTX 4090.
+#: - wan (Wan2.1-I2V-14B-480P, 16.4 B with the I2V image key/value projections → 32.8 GB;
+#:   QKVO+FF rank 128 → 613 M → 9.8 GB, ~2.5 GB more ZeRO buffers; 4,680 tokens × 5120 wide ×
+#:   40 blocks → ~4.5 GB; CLIP vision and VAE kept in fp32 → 3 GB; context 2) ≈ 55 GB; UMT5-XXL
+#:   (5.7 B → 11.4 GB) at prompt encoding ≈ 47 GB → 60: one 80 GB card, half of a 141 GB one,
+#:   or ZeRO-3 over several smaller cards (ceil(60 / card) ranks; activations, encoders and
+#:   context are not sharded, so on 24 GB cards that count is optimistic).
+MEMORY_GB: dict[str, float] = {"cogvideox": 22.0, "ltx": 18.0, "wan": 60.0}
+
+#: The fractions of one card a single-process trial may get, smallest first.
+SHARES: tuple[float, ...] = (0.25, 0.5, 1.0)
+#: The card class assumed when the cluster has GPUs but declares no `vram_<N>gb` resource: the
+#: smallest card the project targets (an RTX 4090), so a share that fits it fits any card.
+DEFAULT_CARD_GB = 24.0
+TINY_GPU_SHARE = 0.25
+_SCALES = ("tiny", "full")
+_CARD_CLASS = re.compile(r"vram_(\d+(?:\.\d+)?)gb")
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """What one trial needs. `workers == 1`: one process holding `gpu` (a fraction of a card,
+    or 0 on the CPU). `workers > 1`: a Ray Train group of `workers` processes, each with `gpu`
+    whole GPUs (1, or 0 on a CPU cluster); the Tune trial only drives the group with `cpu`."""
+
+    cpu: float
+    gpu: float
+    workers: int = 1
+
+    def as_tune(self) -> dict[str, float]:
+        """The resources for `tune.with_resources`. With several workers the Tune trial itself
+        needs only its CPU: the Ray Train workers it starts request their GPUs themselves
+        (`ScalingConfig.resources_per_worker`), and GPUs held by the trial would sit idle."""
+        return {"cpu": self.cpu, "gpu": self.gpu if self.workers == 1 else 0.0}
+
+    @property
+    def total_gpus(self) -> float:
+        return self.gpu * self.workers
+
+
+def _check_override_gpu(gpu: float) -> float:
+    allowed = "allowed: a share in (0, 1] or a whole number of GPUs ≥ 1"
+    if isinstance(gpu, bool) or not isinstance(gpu, int | float) or not math.isfinite(gpu):
+        raise ValueError(f"bad GPUs per trial {gpu!r}; {allowed}")
+    if not (0 < gpu <= 1 or (gpu >= 1 and float(gpu).is_integer())):
+        raise ValueError(f"bad GPUs per trial {gpu!r}; {allowed}")
+    return float(gpu)
+
+
+def _check_override_workers(workers: int) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"bad workers per trial {workers!r}; allowed: a whole number ≥ 1")
+    return workers
+
+
+def _with_overrides(
+    estimate: TrialResources, gpu: float | None, workers: int | None, card_gb: float | None
+) -> TrialResources:
+    """Overrides win over the estimate. `gpu` is what the whole trial gets: a share of one card
+    (one process), or k whole GPUs (k workers); `workers` is the size of its Ray Train group,
+    a whole GPU each (none on a cluster without GPUs). Given alone, `workers=1` keeps the
+    estimate's share where that is one process, else takes a whole card."""
+    if gpu is not None:
+        gpu = _check_override_gpu(gpu)
+    if workers is not None:
+        workers = _check_override_workers(workers)
+    if workers is None:
+        workers = 1 if gpu <= 1 else int(gpu)
+    whole = 1.0 if card_gb is not None else 0.0
+    if workers == 1:
+        if gpu is not None and gpu > 1:
+            raise ValueError(
+                f"bad GPUs per trial {gpu:g} with 1 worker; allowed: a share in (0, 1], "
+                f"or workers={gpu:g} for {gpu:g} whole GPUs"
+            )
+        if gpu is None:
+            gpu = estimate.gpu if estimate.workers == 1 else whole
+        return replace(estimate, gpu=gpu, workers=1)
+    if gpu is not None and gpu not in (1.0, float(workers)):
+        raise ValueError(
+            f"bad GPUs per trial {gpu:g} with {workers} workers; allowed: 1 per worker "
+            f"or {workers} in all (workers take whole GPUs)"
+        )
+    return replace(estimate, gpu=1.0 if gpu is not None else whole, workers=workers)
+
+
+def _estimate(backbone: str, scale: str, card_gb: float | None) -> TrialResources:
+    cpu = 1.0
+    if card_gb is None:
+        return TrialResources(cpu=cpu, gpu=0.0, workers=1)
+    if scale == "tiny":
+        return TrialResources(cpu=cpu, gpu=TINY_GPU_SHARE, workers=1)
+    need = MEMORY_GB[backbone]
+    for share in SHARES:
+        if share * card_gb >= need:
+            return TrialResources(cpu=cpu, gpu=share, workers=1)
+    return TrialResources(cpu=cpu, gpu=1.0, workers=math.ceil(need / card_gb))
+
+
+def policy(
+    backbone: str,
+    scale: str,
+    card_gb: float | None,
+    override_gpu: float | None = None,
+    override_workers: int | None = None,
+) -> TrialResources:
+    """One trial's resources on a cluster whose GPUs have `card_gb` GB each (None: no GPU).
+
+    tiny: 1 CPU, and ¼ of a card where there are GPUs (so tiny sweeps run on GPU clusters too).
+    full: the smallest share in `SHARES` of one card holding `MEMORY_GB[backbone]`; when not even
+    a whole card does, ceil(MEMORY_GB / card_gb) whole GPUs as that many workers (the trial then
+    needs zero_stage=3). No GPU in the cluster: gpu 0. Overrides win (`_with_overrides`); a bad
+    one is a one-line ValueError naming it and what is allowed.
+    """
+    if backbone not in MEMORY_GB:
+        raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(sorted(MEMORY_GB))}")
+    if scale not in _SCALES:
+        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(_SCALES)}")
+    if card_gb is not None and (isinstance(card_gb, bool) or not card_gb > 0):
+        raise ValueError(f"bad card memory {card_gb!r} GB; allowed: a positive number or None")
+    estimate = _estimate(backbone, scale, card_gb)
+    if override_gpu is None and override_workers is None:
+        return estimate
+    return _with_overrides(estimate, override_gpu, override_workers, card_gb)
+
+
+def card_memory_gb(cluster_resources: dict[str, float]) -> float | None:
+    """The GPU card class of a cluster, from `ray.cluster_resources()`.
+
+    None where there is no GPU. Else the smallest `vram_<N>gb` class present (the cluster
+    config declares one unit of it per GPU of that class), so that a trial sized by it fits on
+    any node; else `DEFAULT_CARD_GB` (24), the safe assumption for undeclared cards: a share
+    sized for the smallest card the project targets also fits a bigger one.
+    """
+    if cluster_resources.get("GPU", 0) <= 0:
+        return None
+    classes = [
+        float(match.group(1))
+        for key, count in cluster_resources.items()
+        if count > 0 and (match := _CARD_CLASS.fullmatch(key))
+    ]
+    return min(classes) if classes else DEFAULT_CARD_GB
+
+
+def sweep_placement(
+    trials: list[dict],
+    card_gb: float | None,
+    sweep_resources: dict[str, float] | None = None,
+    override_gpu: float | None = None,
+    override_workers: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """The resources of every kind of trial of a sweep on this cluster, as plain data for the
+    Tuner's param space: {"ltx/tiny": {"cpu": 1, "gpu": 0.25, "workers": 1}, …}.
+
+    Precedence: the CLI's overrides, then the trial's own `workers` and the sweep module's own
+    `resources` (a sweep that pins its share), then `policy`. A GPU share is never asked of a
+    cluster without GPUs (the trial would wait forever)."""
+    pinned = dict(sweep_resources or {})
+    gpu = override_gpu if override_gpu is not None else pinned.get("gpu")
+    if card_gb is None:
+        gpu = None
+    out: dict[str, dict[str, float]] = {}
+    for trial in trials:
+        key = placement_key(trial)
+        if key in out:
+            continue
+        own_workers = int(trial.get("workers", 1))
+        workers = override_workers
+        if workers is None and own_workers > 1:
+            workers = own_workers
+        share = gpu if workers is None or gpu is None or gpu >= 1 else None
+        chosen = policy(
+            trial.get("backbone", "ltx"), trial.get("scale", "tiny"), card_gb, share, workers
+        )
+        out[key] = {
+            "cpu": float(pinned.get("cpu", chosen.cpu)),
+            "gpu": chosen.gpu,
+            "workers": chosen.workers,
+        }
+    return out
+
+
+def tune_resources(placement: dict[str, float]) -> dict[str, float]:
+    """What the Tune trial itself asks for (see `TrialResources.as_tune`)."""
+    return TrialResources(
+        cpu=placement["cpu"], gpu=placement["gpu"], workers=int(placement["workers"])
+    ).as_tune()

@@ -1,0 +1,324 @@
+"""The per-trial resources policy: the share of a card or the number of whole GPUs per backbone,
+scale and card class; and, on logical GPUs in a local Ray, that Tune packs fractional trials as
+the shares say and that a Ray Train group inside a trial gives each rank its own GPU."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from ray import tune
+
+from orchestrator.resources import (
+    MEMORY_GB,
+    TrialResources,
+    cap_cuda_memory,
+    card_memory_gb,
+    placement_key,
+    policy,
+    sweep_placement,
+)
+from orchestrator.tuner import trial_placement
+
+# backbone → {card GB: (gpu share or per-worker GPUs, workers)} at full scale
+FULL = {
+    "ltx": {24.0: (1.0, 1), 80.0: (0.25, 1), 141.0: (0.25, 1), None: (0.0, 1)},
+    "cogvideox": {24.0: (1.0, 1), 80.0: (0.5, 1), 141.0: (0.25, 1), None: (0.0, 1)},
+    "wan": {24.0: (1.0, 3), 80.0: (1.0, 1), 141.0: (0.5, 1), None: (0.0, 1)},
+}
+CARDS = (24.0, 80.0, 141.0, None)
+
+
+def test_memory_estimates_cover_every_backbone():
+    from trainables.backbones import backbone_names
+    from trainables.backbones.base import SCALES
+
+    assert sorted(MEMORY_GB) == backbone_names()
+    assert all(policy(b, s, 80.0).workers == 1 for b in MEMORY_GB for s in SCALES if b != "wan")
+    assert MEMORY_GB["cogvideox"] <= 24  # the paper trained it on one RTX 4090
+
+
+@pytest.mark.parametrize("backbone", sorted(FULL))
+@pytest.mark.parametrize("card", CARDS)
+def test_full_scale_takes_the_smallest_share_that_holds_the_backbone(backbone, card):
+    gpu, workers = FULL[backbone][card]
+    assert policy(backbone, "full", card) == TrialResources(cpu=1.0, gpu=gpu, workers=workers)
+    if card is not None and workers == 1:
+        assert gpu * card >= MEMORY_GB[backbone]
+        assert gpu == 0.25 or gpu / 2 * card < MEMORY_GB[backbone]  # and the smallest such
+
+
+@pytest.mark.parametrize("backbone", sorted(FULL))
+@pytest.mark.parametrize("card", CARDS)
+def test_tiny_scale_takes_a_cpu_and_a_quarter_card_where_there_are_gpus(backbone, card):
+    expected = TrialResources(cpu=1.0, gpu=0.0 if card is None else 0.25, workers=1)
+    assert policy(backbone, "tiny", card) == expected
+
+
+def test_several_workers_leave_the_gpus_to_the_train_workers():
+    wan = policy("wan", "full", 24.0)
+    assert wan.as_tune() == {"cpu": 1.0, "gpu": 0.0} and wan.total_gpus == 3.0
+    assert policy("ltx", "full", 80.0).as_tune() == {"cpu": 1.0, "gpu": 0.25}
+    assert policy("wan", "full", 16.0).workers == 4  # ceil(60 / 16)
+
+
+@pytest.mark.parametrize(
+    "gpu, workers, card, expected",
+    [
+        (0.5, None, 24.0, (0.5, 1)),  # a share smaller than the estimate: overrides win
+        (1, None, 80.0, (1.0, 1)),
+        (2, None, 80.0, (1.0, 2)),  # two whole GPUs = two workers
+        (None, 2, 80.0, (1.0, 2)),
+        (2, 2, 80.0, (1.0, 2)),
+        (1, 4, 80.0, (1.0, 4)),
+        (None, 1, 24.0, (1.0, 1)),  # wan in one process on a whole card
+        (None, 1, 141.0, (0.5, 1)),  # one worker keeps the estimate's share
+        (None, 2, None, (0.0, 2)),  # CPU workers on a cluster without GPUs
+        (0.25, None, None, (0.25, 1)),  # asked for explicitly: the cluster may scale up
+    ],
+)
+def test_overrides_win(gpu, workers, card, expected):
+    resources = policy("wan", "full", card, override_gpu=gpu, override_workers=workers)
+    assert (resources.gpu, resources.workers) == expected
+
+
+@pytest.mark.parametrize(
+    "gpu, workers, message",
+    [
+        (0, None, "bad GPUs per trial 0; allowed: a share in (0, 1] or a whole number"),
+        (-0.5, None, "bad GPUs per trial -0.5; allowed"),
+        (1.5, None, "bad GPUs per trial 1.5; allowed"),
+        (float("nan"), None, "bad GPUs per trial nan; allowed"),
+        ("1", None, "bad GPUs per trial '1'; allowed"),
+        (True, None, "bad GPUs per trial True; allowed"),
+        (None, 0, "bad workers per trial 0; allowed: a whole number ≥ 1"),
+        (None, 1.5, "bad workers per trial 1.5; allowed: a whole number ≥ 1"),
+        (2, 1, "bad GPUs per trial 2 with 1 worker; allowed: a share in (0, 1], or workers=2"),
+        (0.5, 2, "bad GPUs per trial 0.5 with 2 workers; allowed: 1 per worker or 2 in all"),
+        (3, 2, "bad GPUs per trial 3 with 2 workers"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(gpu, workers, message):
+    with pytest.raises(ValueError) as error:
+        policy("ltx", "full", 80.0, override_gpu=gpu, override_workers=workers)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_unknown_backbone_scale_or_card_are_one_line_errors():
+    with pytest.raises(
+        ValueError, match=r"^unknown backbone 'sora'; allowed: cogvideox, ltx, wan$"
+    ):
+        policy("sora", "full", 80.0)
+    with pytest.raises(ValueError, match=r"^unknown scale 'huge'; allowed: tiny, full$"):
+        policy("ltx", "huge", 80.0)
+    with pytest.raises(ValueError, match=r"^bad card memory 0 GB"):
+        policy("ltx", "full", 0)
+
+
+@pytest.mark.parametrize(
+    "cluster, expected",
+    [
+        ({"CPU": 8.0}, None),
+        ({"CPU": 8.0, "GPU": 0.0}, None),
+        ({"CPU": 8.0, "GPU": 4.0}, 24.0),  # GPUs of no declared class: the safe assumption
+        ({"CPU": 8.0, "GPU": 4.0, "vram_80gb": 4.0}, 80.0),
+        ({"CPU": 8.0, "GPU": 6.0, "vram_141gb": 2.0, "vram_80gb": 4.0}, 80.0),
+        ({"CPU": 8.0, "GPU": 6.0, "vram_141gb": 2.0, "vram_24gb": 4.0}, 24.0),
+        ({"CPU": 8.0, "GPU": 2.0, "vram_141gb": 2.0, "vram_24gb": 0.0}, 141.0),
+        ({"GPU": 2.0, "vram_48gb": 2.0, "node:10.0.0.1": 1.0, "memory": 1e11}, 48.0),
+    ],
+)
+def test_card_memory_from_the_cluster_resources(cluster, expected):
+    assert card_memory_gb(cluster) == expected
+
+
+def test_cap_cuda_memory_does_nothing_without_cuda():
+    assert cap_cuda_memory(0.25) is False
+
+
+# -- on logical GPUs in a local Ray -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def logical_gpus():
+    """A local Ray with 2 logical GPUs on this CPU machine; Train V2, as Ray 2.60 runs it by
+    default, set explicitly for the Ray processes and restored after."""
+    if ray.is_initialized():
+        ray.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_TRAIN_V2_ENABLED", "1")
+        ray.init(num_cpus=8, num_gpus=2, include_dashboard=False, logging_level="WARNING")
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+def timed_trial(config: dict) -> None:
+    """Sleeps 1.5 s once `wave` trials have started (or 10 s have passed), so that the first
+    trials Tune allows at once do overlap; reports its interval and GPU ids."""
+    root = Path(config["root"])
+    (root / f"start_{config['i']}").touch()
+    start = time.time()
+    while len(list(root.glob("start_*"))) < config["wave"] and time.time() < start + 10:
+        time.sleep(0.05)
+    time.sleep(1.5)
+    ids = ",".join(str(i) for i in ray.get_gpu_ids())
+    tune.report({"start": start, "end": time.time(), "gpu_ids": ids})
+
+
+def peak_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    peak = running = 0
+    for _, change in events:  # an end sorts before a start at the same instant
+        running += change
+        peak = max(peak, running)
+    return peak
+
+
+def test_half_gpu_trials_run_four_at_a_time_two_per_gpu(logical_gpus, tmp_path):
+    # Through the sweep's own request: the placement table in the param space, read per trial
+    # by `trial_placement` (the product path of orchestrator.tuner).
+    trial = {"backbone": "cogvideox", "scale": "full"}
+    placement = sweep_placement([trial], 80.0)  # ½ of an 80 GB card
+    assert placement == {"cogvideox/full": {"cpu": 1.0, "gpu": 0.5, "workers": 1}}
+    tuner = tune.Tuner(
+        tune.with_resources(timed_trial, trial_placement),
+        param_space={
+            "trial": trial,
+            "placement": placement,
+            "root": str(tmp_path),
+            "wave": 4,
+            "i": tune.grid_search(list(range(8))),
+        },
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name="shares", verbose=0),
+    )
+    results = tuner.fit()
+    assert not results.errors
+    rows = [r.metrics for r in results]
+    assert len(rows) == 8
+    assert all(len(r["gpu_ids"].split(",")) == 1 for r in rows), [r["gpu_ids"] for r in rows]
+    assert peak_overlap([(r["start"], r["end"]) for r in rows]) == 4  # 2 GPUs / 0.5
+    by_gpu = {gpu: [(r["start"], r["end"]) for r in rows if r["gpu_ids"] == gpu] for gpu in "01"}
+    assert {gpu: peak_overlap(spans) for gpu, spans in by_gpu.items()} == {"0": 2, "1": 2}
+
+
+# Ray Train and torch are imported inside the functions Ray runs, not by this module, which
+# every Tune trial process imports: four trial processes importing torch at once take ~15 s
+# on 2 cores.
+
+
+def rank_loop(config: dict) -> None:
+    from ray import train
+
+    rank = train.get_context().get_world_rank()
+    ids = [str(i) for i in ray.get_gpu_ids()]
+    (Path(config["root"]) / f"rank{rank}.json").write_text(json.dumps(ids))
+    train.report({"rank": rank, "gpu_ids": ",".join(ids)})
+
+
+def group_trial(config: dict) -> None:
+    """A Tune trial that needs only a CPU and drives a Ray Train group with the scaling of
+    trainables.workers: each worker requests its own whole GPU."""
+    from ray import train
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from trainables.config import TrialConfig
+    from trainables.trial import placed
+    from trainables.workers import group_scaling
+
+    placement = config["placement"][placement_key(config["trial"])]
+    trial = placed(TrialConfig.from_dict({"task": "hflip", **config["trial"]}), placement)
+    (Path(config["root"]) / "driver.json").write_text(json.dumps(ray.get_gpu_ids()))
+    scaling, torch_config = group_scaling(trial)
+    trainer = TorchTrainer(
+        rank_loop,
+        train_loop_config={"root": config["root"]},
+        scaling_config=scaling,
+        torch_config=torch_config,  # gloo: a CPU build of torch behind logical GPUs
+        run_config=train.RunConfig(
+            name="group",
+            storage_path=str(Path(config["root"]) / "train"),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()
+
+
+def test_a_worker_group_trial_gives_each_rank_its_own_gpu(logical_gpus, tmp_path):
+    trial = {"backbone": "wan", "scale": "full", "weights": "/weights/wan"}
+    placement = sweep_placement([trial], 80.0, override_workers=2)
+    assert placement == {"wan/full": {"cpu": 1.0, "gpu": 1.0, "workers": 2}}
+    tuner = tune.Tuner(
+        tune.with_resources(group_trial, trial_placement),
+        param_space={"root": str(tmp_path), "trial": trial, "placement": placement},
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name="group", verbose=0),
+    )
+    results = tuner.fit()
+    assert not results.errors
+    assert json.loads((tmp_path / "driver.json").read_text()) == []  # the trial holds no GPU
+    ids = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(len(i) == 1 for i in ids) and ids[0] != ids[1], ids
+    assert results[0].metrics["gpu_ids"] == ",".join(ids[0])  # rank 0's report reached Tune
+
+
+def test_the_shares_table_of_docs_cluster_md_is_the_policy():
+    """docs/cluster.md's table says what `policy` decides, row by row."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cluster.md").read_text()
+    table = text.split("| backbone (full scale)")[1].split("\n\n")[0].splitlines()[2:]
+    words = {"¼": 0.25, "½": 0.5, "1": 1.0}
+    seen = set()
+    for row in table:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        backbone = cells[0].strip("`")
+        assert float(cells[1].removesuffix(" GB")) == MEMORY_GB[backbone]
+        for card_gb, cell in zip((24.0, 80.0, 141.0), cells[2:], strict=True):
+            expected = policy(backbone, "full", card_gb)
+            if workers := re.match(r"(\d+) workers × 1 GPU", cell):
+                assert (expected.workers, expected.gpu) == (int(workers[1]), 1.0), cell
+            else:
+                assert (expected.workers, expected.gpu) == (1, words[cell.split()[0]]), cell
+        seen.add(backbone)
+    assert seen == set(MEMORY_GB)
+
+
+def test_sweep_placement_precedence_cli_then_sweep_then_policy():
+    trial = {"backbone": "ltx", "scale": "tiny"}
+    assert sweep_placement([trial], 80.0)["ltx/tiny"]["gpu"] == 0.25
+    assert sweep_placement([trial], 80.0, {"cpu": 2.0, "gpu": 0.5})["ltx/tiny"] == {
+        "cpu": 2.0,
+        "gpu": 0.5,
+        "workers": 1,
+    }
+    assert sweep_placement([trial], 80.0, {"gpu": 0.5}, 1.0)["ltx/tiny"]["gpu"] == 1.0
+    # No GPU in the cluster: no GPU share is asked, whatever the sweep or the CLI says.
+    assert sweep_placement([trial], None, {"gpu": 0.5}, 1.0)["ltx/tiny"]["gpu"] == 0.0
+    # A trial that pins its own workers gets a group of them, a whole GPU each.
+    pinned = {"backbone": "ltx", "scale": "tiny", "workers": 2}
+    assert sweep_placement([trial, pinned], 80.0) == {
+        "ltx/tiny": {"cpu": 1.0, "gpu": 0.25, "workers": 1},
+        "ltx/tiny/w2": {"cpu": 1.0, "gpu": 1.0, "workers": 2},
+    }
+    with pytest.raises(ValueError, match="bad workers per trial 0"):
+        sweep_placement([trial], 80.0, override_workers=0)
+
+
+def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
+    from trainables.config import TrialConfig
+    from trainables.trial import placed
+
+    trial = TrialConfig.from_dict(
+        {"task": "hflip", "backbone": "wan", "scale": "full", "weights": "/w"}
+    )
+    spread = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 3})
+    assert (spread.workers, spread.zero_stage, spread.gradient_checkpointing) == (3, 3, True)
+    alone = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 1})
+    assert (alone.workers, alone.zero_stage, alone.gradient_checkpointing) == (1, 2, True)
+    tiny = TrialConfig.from_dict({"task": "hflip"})
+    assert placed(tiny, {"cpu": 1.0, "gpu": 0.25, "workers": 1}) == tiny
