@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # loudly instead of downloading several GB of CUDA libraries.
 TORCH_SPEC := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo "torch==2.13.0" || echo "torch==2.13.0+cpu")
 
-.PHONY: install smoke test lint
+.PHONY: install smoke test lint browser
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,13 @@ $(VENV)/.installed: pyproject.toml
 smoke: install
 	$(PY) -m orchestrator.sweep smoke
 
-test: install
+# The UI test drives a real headless Chromium: Debian's package, installed once if missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || ( $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null )
+
+test: install browser
 	$(PY) -m pytest -q
 
 lint: install

@@ -12,6 +12,7 @@ from pathlib import Path
 import ray
 
 from orchestrator.identity import claim
+from orchestrator.progress import SweepProgress
 from orchestrator.report import build_report, collect_runs
 from orchestrator.resources import card_memory_gb, sweep_placement
 from orchestrator.results import results_table, write_tables
@@ -59,7 +60,8 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
             else storage.uri.partition("?")[0] + "/mlartifacts"
         )
         tracking = start_parent_run(tracking_uri, name, artifacts, sweep.description)
-        tuner, resumed = build_tuner(sweep, storage, tracking, placement)
+        progress = SweepProgress(len(sweep.trials))
+        tuner, resumed = build_tuner(sweep, storage, tracking, placement, callbacks=[progress])
         if resumed or existed:
             print(f"vdm-sweeps: resuming the sweep stored in {storage.uri}", flush=True)
         results = tuner.fit()

@@ -9,16 +9,19 @@ from ray.tune.execution.placement_groups import PlacementGroupFactory, resource_
 
 from orchestrator.resources import placement_key, tune_resources
 from search_spaces import Sweep
+from trainables.config import TrialConfig
 from trainables.storage import Storage
 from trainables.trial import spot_aware_trainable
 
 
 def trial_name(trial: tune.experiment.Trial) -> str:
-    """Readable in Tune's table, MLflow and the folder tree; the trial id keeps it unique."""
-    c = trial.config["trial"]
+    """Readable in Tune's table, MLflow's run list and the folder tree, in the order a person
+    compares trials (task / n / trajectory / modules / rank / backbone / seed, the backbone's
+    defaults filled in); the trial id keeps it unique."""
+    c = TrialConfig.from_dict(trial.config["trial"])
     return (
-        f"{c['task']}_{c.get('trajectory', 'quadratic')}_{c.get('modules', 'QKVO')}"
-        f"_r{c.get('rank', 64)}_n{c.get('n', 3)}_s{c.get('seed', 42)}_{trial.trial_id}"
+        f"{c.task}_n{c.n}_{c.trajectory}_{c.modules}_r{c.rank}_{c.backbone}_s{c.seed}"
+        f"_{trial.trial_id}"
     )
 
 
@@ -35,6 +38,7 @@ def build_tuner(
     tracking: dict[str, str],
     placement: dict[str, dict[str, float]],
     max_failures: int = 2,
+    callbacks: list[tune.Callback] | None = None,
 ) -> tuple[tune.Tuner, bool]:
     """Return the Tuner and whether it resumes an earlier run of the same sweep. `storage` is
     the sweep's own folder (local or a filesystem URI): Tune's experiment state, the trials'
@@ -74,7 +78,10 @@ def build_tuner(
             # A failed trial (a lost node, a killed process, a spot notice) is retried from its
             # own newest checkpoint (trainables.checkpoints).
             failure_config=tune.FailureConfig(max_failures=max_failures),
-            verbose=1,
+            # Tune pickles the run config with the experiment: a restored sweep gets its
+            # callbacks back (orchestrator.progress recreates its display when unpickled).
+            callbacks=callbacks,
+            verbose=0 if callbacks else 1,
         ),
     )
     return tuner, False

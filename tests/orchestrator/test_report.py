@@ -1,42 +1,13 @@
 """The paper-style report of a real tiny sweep with two seeds, checked cell by cell against the
 metrics in its MLflow store, and logged to the sweep's parent run."""
 
-import argparse
-
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report import main as report_main
-from orchestrator.run import run_sweep
 from orchestrator.tracking import SWEEP_TAG
-from search_spaces import Sweep, Table
-from trainables.config import TrialConfig
-
-BASE = dict(n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0, n_val=1,
-            sample_steps=2, height=32, width=32, modules="QK")  # fmt: skip
-SWEEP = Sweep(
-    description="trajectories × 2 seeds",
-    trials=[
-        {**BASE, "task": task, "trajectory": trajectory, "seed": seed}
-        for task in ("hflip", "binary_segmentation", "grid_classification")
-        for trajectory in ("linear", "discrete")
-        for seed in (1, 2)
-    ],
-    resources={"cpu": 1.0},
-    reuse_actors=True,
-    tables=[Table("Trajectory", "trajectory", {"modules": "QK"})],
-)
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    storage = tmp_path_factory.mktemp("sweeps")
-    args = argparse.Namespace(storage=str(storage), tracking_uri=None, address=None)
-    configs = [TrialConfig.from_dict(t) for t in SWEEP.trials]
-    assert run_sweep(SWEEP, configs, "report", args) == 0
-    return storage / "report"
 
 
 def metric_values(folder) -> pd.DataFrame:
@@ -60,9 +31,9 @@ def metric_values(folder) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["row", "task", "value", "confusion"])
 
 
-def test_each_cell_is_the_mean_and_std_over_seeds_of_the_mlflow_metrics(sweep):
-    table = pd.read_csv(sweep / "report" / "table_trajectory.csv")
-    truth = metric_values(sweep)
+def test_each_cell_is_the_mean_and_std_over_seeds_of_the_mlflow_metrics(report_sweep):
+    table = pd.read_csv(report_sweep / "report" / "table_trajectory.csv")
+    truth = metric_values(report_sweep)
     assert len(table) == 6 and set(table["seeds"]) == {2}
     for _, cell in table.iterrows():
         values = truth[(truth["row"] == cell["row"]) & (truth["task"] == cell["task"])]["value"]
@@ -72,9 +43,9 @@ def test_each_cell_is_the_mean_and_std_over_seeds_of_the_mlflow_metrics(sweep):
     assert list(dict.fromkeys(table["row"])) == ["linear", "discrete"]  # the sweep's order
 
 
-def test_markdown_marks_the_best_and_the_plots_are_written(sweep):
-    markdown = (sweep / "report" / "tables.md").read_text()
-    table = pd.read_csv(sweep / "report" / "table_trajectory.csv")
+def test_markdown_marks_the_best_and_the_plots_are_written(report_sweep):
+    markdown = (report_sweep / "report" / "tables.md").read_text()
+    table = pd.read_csv(report_sweep / "report" / "table_trajectory.csv")
     for task, block in table.groupby("task"):
         best = block.loc[block["mean"].idxmax()]
         assert f"**{best['mean']:.2f} ± {best['std']:.2f}**" in markdown, task
@@ -85,11 +56,11 @@ def test_markdown_marks_the_best_and_the_plots_are_written(sweep):
         "predictions_grid_classification.png",
         "confusion_grid_classification_n1.png",
     ):
-        assert (sweep / "report" / name).stat().st_size > 1000
+        assert (report_sweep / "report" / name).stat().st_size > 1000
 
 
-def test_the_report_is_logged_to_the_parent_run(sweep):
-    client = MlflowClient(tracking_uri=f"sqlite:///{sweep / 'mlflow.db'}")
+def test_the_report_is_logged_to_the_parent_run(report_sweep):
+    client = MlflowClient(tracking_uri=f"sqlite:///{report_sweep / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("report")
     parent = client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = 'report'"
@@ -98,21 +69,23 @@ def test_the_report_is_logged_to_the_parent_run(sweep):
     assert {"report/tables.md", "report/table_trajectory.csv", "report/trajectories.png"} <= logged
 
 
-def test_the_cli_builds_a_named_sweeps_tables_from_the_store_alone(sweep, capsys):
+def test_the_cli_builds_a_named_sweeps_tables_from_the_store_alone(report_sweep, capsys):
     # smoke's tables fix modules=QKVO / trajectory=quadratic: none of these QK runs match
-    assert report_main(["smoke", "--name", "report", "--storage", str(sweep.parent)]) == 0
+    assert report_main(["smoke", "--name", "report", "--storage", str(report_sweep.parent)]) == 0
     out = capsys.readouterr().out
     assert "### Trajectory" in out and "(no finished trials match)" in out
-    assert report_main(["smoke", "--name", "absent", "--storage", str(sweep.parent)]) == 2
+    assert report_main(["smoke", "--name", "absent", "--storage", str(report_sweep.parent)]) == 2
     assert "no sweep 'absent' in the MLflow store" in capsys.readouterr().err
-    assert not (sweep.parent / "absent").exists()  # nothing created on the way
+    assert not (report_sweep.parent / "absent").exists()  # nothing created on the way
 
 
-def test_the_confusion_matrix_sums_every_grid_run(sweep):
+def test_the_confusion_matrix_sums_every_grid_run(report_sweep):
     from tasks.catalog.grid_classification import EMBEDDED_CLASSES
 
-    matrix = pd.read_csv(sweep / "report" / "confusion_grid_classification_n1.csv", index_col=0)
-    truth = metric_values(sweep)
+    matrix = pd.read_csv(
+        report_sweep / "report" / "confusion_grid_classification_n1.csv", index_col=0
+    )
+    truth = metric_values(report_sweep)
     expected = sum(truth[truth["task"] == "grid_classification"]["confusion"])
     assert list(matrix.index) == list(matrix.columns) == list(EMBEDDED_CLASSES)
     np.testing.assert_array_equal(matrix.to_numpy(), expected)

@@ -1,0 +1,169 @@
+"""Seconds per training step of a real trial against a bare PyTorch loop, interleaved in one run.
+
+The real trial is `trainables.trial.train` as a sweep runs it: DeepSpeed engine, the batch drawn
+from the prepared examples, LoRA, its checkpoint cadence through `StoredSession` (DeepSpeed
+checkpoint + upload + manifest on a storage folder), metric logging to a real MLflow store. The
+bare loop is the same tiny backbone (a second instance built the same way), the same prepared
+examples, batch size and LoRA, trained by `torch.optim.AdamW` with gradient clipping and the
+warm-up schedule (the recipe), and nothing else. They alternate: after every `--block` steps of
+the trial (through `train`'s `on_step` hook) `--block` bare steps run, so drift of the machine
+hits both alike. The trial's time per step is measured between hook calls (the hook's own time
+is outside). The first block (warm-up) and the trial's last step (validation sampling and final
+artifacts, not a training step) are left out.
+
+    .venv/bin/python -m benchmarks.step_overhead [--steps 300] [--block 10] [--backbones ltx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET = 1.03
+
+
+def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every: int) -> dict:
+    import numpy as np
+    import torch
+
+    from orchestrator.tracking import start_parent_run
+    from tasks import get_task, render
+    from trainables.backbones import load
+    from trainables.cache import TensorCache
+    from trainables.config import TrialConfig
+    from trainables.lora import add_lora, trainable_parameters
+    from trainables.trial import StoredSession, prepare, train
+
+    torch.set_num_threads(1)  # one trial per core, as sweeps run here
+    config = TrialConfig.from_dict(
+        {
+            "task": "hflip",
+            "backbone": name,
+            "steps": steps,
+            "checkpoint_every": checkpoint_every,
+            "log_every": log_every,
+            "n_val": 1,
+            "sample_steps": 2,
+        }
+    )
+    work = Path(tempfile.mkdtemp(prefix="step-overhead-"))
+
+    # The bare loop: same backbone class and config, same examples, same LoRA.
+    bare = load(config.backbone, config.scale, config.weights)
+    split = get_task(config.task).pairs(
+        config.n, config.seed, n_val=config.n_val, size=(config.height, config.width)
+    )
+    videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
+    examples = prepare(bare, config, videos, TensorCache(str(work / "cache")))
+    stacked = {k: torch.stack([e[k] for e in examples]).to(bare.device) for k in examples[0]}
+    add_lora(bare, config.modules, config.rank, config.alpha, config.seed)
+    params = trainable_parameters(bare.transformer)
+    optimizer = torch.optim.AdamW(
+        params, lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
+    )
+    warmup = config.warmup_steps
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    )
+    generator = torch.Generator(bare.device).manual_seed(config.seed)
+
+    def bare_steps(count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            order = torch.randint(
+                len(examples), (config.batch_size,), generator=generator, device=bare.device
+            )
+            batch = {k: v.index_select(0, order) for k, v in stacked.items()}
+            loss = bare.loss(bare.transformer, batch, generator)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+
+    trial_times: list[float] = []
+    trial_steps: list[int] = []
+    bare_times: list[float] = []
+    clock = {"last": None}
+
+    def on_step(step: int) -> None:
+        now = time.perf_counter()
+        if clock["last"] is not None and step > block:
+            trial_times.append(now - clock["last"])
+            trial_steps.append(step)
+        if step % block == 0 and step < steps:
+            seconds = bare_steps(block)
+            if step > block:
+                bare_times.extend([seconds / block] * block)
+        clock["last"] = time.perf_counter()
+
+    session = StoredSession(str(work / "storage"), "bench", "bench", lambda metrics: None)
+    tracking = start_parent_run(
+        f"sqlite:///{work / 'mlflow.db'}", "bench", (work / "artifacts").as_uri(), "benchmark"
+    )
+    train(config, session, tracking, str(work / "cache"), on_step=on_step)
+    trial_s = float(np.mean(trial_times))
+    bare_s = float(np.mean(bare_times))
+    return {
+        "backbone": name,
+        "steps_timed": len(trial_times),
+        "trial_s_per_step": trial_s,
+        "trial_median_s": float(np.median(trial_times)),
+        "bare_s_per_step": bare_s,
+        "ratio": trial_s / bare_s,
+        # Where the time above the median goes: the slowest steps (a step's time includes the
+        # logging and checkpointing of the step before it).
+        "slowest_steps": sorted(
+            ([s, round(x, 4)] for s, x in zip(trial_steps, trial_times, strict=True)),
+            key=lambda pair: -pair[1],
+        )[:8],
+        "checkpoint_every": checkpoint_every,
+        "log_every": log_every,
+        "batch_size": config.batch_size,
+        "size": f"{config.frames}x{config.height}x{config.width}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--block", type=int, default=10)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--backbones", default="cogvideox,ltx,wan")
+    parser.add_argument("--out", default="benchmarks/results/step_overhead.json")
+    parser.add_argument("--only", help="measure one backbone in this process (internal)")
+    args = parser.parse_args()
+    knobs = (args.steps, args.block, args.checkpoint_every, args.log_every)
+    if args.only:
+        print(json.dumps(measure(args.only, *knobs)))
+        return
+    rows = []
+    for name in args.backbones.split(","):
+        command = [sys.executable, "-m", "benchmarks.step_overhead", "--only", name]
+        command += ["--steps", str(args.steps), "--block", str(args.block)]
+        command += ["--checkpoint-every", str(args.checkpoint_every)]
+        command += ["--log-every", str(args.log_every)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print("| backbone | trial s/step (median) | bare s/step | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        verdict = "ok" if r["ratio"] <= TARGET else "over"
+        print(
+            f"| {r['backbone']} | {r['trial_s_per_step']:.4f} ({r['trial_median_s']:.4f}) | "
+            f"{r['bare_s_per_step']:.4f} | {r['ratio']:.3f} | ≤ {TARGET} {verdict} |"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
