@@ -160,12 +160,32 @@ def apply_data(trials: list[dict], items: list[str]) -> list[dict]:
     return out
 
 
+def check_weights(backbone: str, path: str) -> None:
+    """Before anything starts: the folder exists with the hub layout the backbone reads."""
+    import importlib
+
+    from trainables.backbones import backbone_names
+    from trainables.backbones.base import require_folder
+
+    if backbone not in backbone_names():
+        raise ValueError(
+            f"unknown backbone {backbone!r} in --weights; allowed: {', '.join(backbone_names())}"
+        )
+    module = importlib.import_module(f"trainables.backbones.{backbone}")
+    try:
+        require_folder(Path(path).expanduser(), module.SUBFOLDERS, module.HUB_ID)
+    except FileNotFoundError as error:
+        raise ValueError(f"--weights {backbone}=...: {error}") from None
+
+
 def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
     """The CLI's narrowing and widening of a sweep, then scale, weights and data."""
     for flag, (key, _) in AXES.items():
         if getattr(args, flag) is not None:
             trials = with_axis(trials, key, getattr(args, flag))
     weights = _pairs(args.weights, "--weights", "BACKBONE")
+    for backbone, path in weights.items():
+        check_weights(backbone, path)
     updates: dict = {}
     if args.steps is not None:
         updates["steps"] = args.steps
@@ -218,6 +238,17 @@ def shares(placement: dict[str, dict[str, float]]) -> str:
     return "; ".join(said)
 
 
+def machine_note(args: argparse.Namespace, configs: list[TrialConfig]) -> str:
+    """What a local run without a GPU means, in the first line (a cluster has its own GPUs)."""
+    import torch
+
+    if args.address is not None or torch.cuda.is_available():
+        return ""
+    if all(c.scale == "tiny" for c in configs):
+        return "; no GPU on this machine: the tiny backbones run on the CPU"
+    return "; no GPU on this machine: full-scale backbones on the CPU take days per trial"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -252,13 +283,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"on {args.card_gb:g} GB cards: {shares(placement)}", file=sys.stderr)
         return 0
     # Said first, before Ray, DeepSpeed and MLflow load and start talking.
-    print(f"vdm-sweeps: sweep {name!r}: {describe(configs)}", flush=True)
+    first = f"vdm-sweeps: sweep {name!r}: {describe(configs)}{machine_note(args, configs)}"
+    print(first, flush=True)
     from orchestrator.run import run_sweep
 
     try:
         return run_sweep(sweep, configs, name, args)
     except ValueError as error:  # a refused name, a missing sweep to resume, bad storage
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # storage that cannot be reached (checked first, by the claim)
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"error: storage {args.storage} unreachable: {reason}", file=sys.stderr)
         return 2
 
 

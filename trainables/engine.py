@@ -37,6 +37,10 @@ class OptimSettings:
     batch_size: int
     zero_stage: int = 2
     offload_optimizer: bool = False
+    # ZeRO-3 keeps parameters below this many elements whole on every rank (DeepSpeed's default
+    # 1e5). Tiny models are all below it, so tiny trials set 0: their weights are then released
+    # and gathered as a full-scale model's are, and the tests cover that path.
+    persistence_threshold: int | None = None
 
 
 def _free_port() -> int:
@@ -85,12 +89,23 @@ def barrier() -> None:
         dist.barrier()
 
 
-def full_parameters(engine: deepspeed.DeepSpeedEngine) -> contextlib.AbstractContextManager:
-    """Under ZeRO-3 every rank holds a shard of each weight: gather them (a collective) for
-    sampling and export; under ZeRO-0/1/2 the weights are whole already."""
+def full_parameters(
+    engine: deepspeed.DeepSpeedEngine, trainable_only: bool = False
+) -> contextlib.AbstractContextManager:
+    """Under ZeRO-3 every rank holds a shard of each weight: gather them (a collective every
+    rank joins). `trainable_only`: just the LoRA weights, for export; a model sharded because
+    no card holds it must never be gathered whole. Under ZeRO-0/1/2 weights are whole already."""
     if engine.zero_optimization_stage() != 3:
         return contextlib.nullcontext()
-    return deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
+    params = [p for p in engine.module.parameters() if p.requires_grad or not trainable_only]
+    return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+
+
+def samples_on_every_rank(engine: deepspeed.DeepSpeedEngine) -> bool:
+    """Whether every rank must run the model to sample: under ZeRO-3 with several ranks, each
+    forward gathers its layers' weights from all ranks, so all ranks run it in lockstep (and
+    only rank 0 keeps the result). Elsewhere rank 0 samples alone."""
+    return engine.zero_optimization_stage() == 3 and dist.get_world_size() > 1
 
 
 def shard_fraction(engine: deepspeed.DeepSpeedEngine) -> float:
@@ -114,6 +129,8 @@ def zero_stage(settings: OptimSettings, world_size: int) -> int:
 
 def deepspeed_config(settings: OptimSettings, bf16: bool, world_size: int = 1) -> dict[str, Any]:
     zero: dict[str, Any] = {"stage": zero_stage(settings, world_size)}
+    if settings.persistence_threshold is not None:
+        zero["stage3_param_persistence_threshold"] = settings.persistence_threshold
     if settings.offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
     return {

@@ -32,6 +32,7 @@ from trainables.engine import (
     full_parameters,
     load_checkpoint,
     rank,
+    samples_on_every_rank,
     save_checkpoint,
     shard_fraction,
 )
@@ -52,6 +53,9 @@ class Session(Protocol):
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None: ...
 
 
+CACHE_VERSION = 1
+
+
 def optim_settings(config: TrialConfig) -> OptimSettings:
     return OptimSettings(
         lr=config.lr,
@@ -63,6 +67,7 @@ def optim_settings(config: TrialConfig) -> OptimSettings:
         batch_size=config.batch_size,
         zero_stage=config.zero_stage,
         offload_optimizer=config.offload_optimizer,
+        persistence_threshold=0 if config.scale == "tiny" else None,
     )
 
 
@@ -83,7 +88,14 @@ def prepare(
 ) -> list[dict[str, torch.Tensor]]:
     """Prompt embedding and per-video latents, from the sweep's cache when another trial has
     already computed them for the same weights and the same video bytes."""
-    ident = {"backbone": backbone.name, "weights": backbone.weights_id}
+    # The dtype: a bf16 GPU entry must not feed an fp32 CPU trial; the version: bump
+    # CACHE_VERSION when what prepare_example computes changes, so old entries are not served.
+    ident = {
+        "backbone": backbone.name,
+        "weights": backbone.weights_id,
+        "dtype": str(backbone.dtype),
+        "version": CACHE_VERSION,
+    }
     prompt_key = content_key(kind="prompt", prompt=config.prompt, **ident)
     backbone.use_prompt(cache.fetch(prompt_key, lambda: backbone.encode_prompt(config.prompt)))
     return [
@@ -173,11 +185,10 @@ def train(
                 metrics["loss"] = torch.stack(losses).float().mean().item()
                 losses = []
             validating = last or (config.validate_every and step % config.validate_every == 0)
-            if validating:
-                with full_parameters(engine):
-                    if me == 0:
-                        scores, samples = validate(backbone, config, split.val)
-                        metrics.update(scores)
+            if validating and (me == 0 or samples_on_every_rank(engine)):
+                scores, samples = validate(backbone, config, split.val)
+                if me == 0:
+                    metrics.update(scores)
             if last and len(shards) > 1:
                 metrics.update({f"shard_fraction_rank{r}": f for r, f in enumerate(shards)})
             if run is not None and metrics:
@@ -196,7 +207,7 @@ def train(
                     }
                     save_checkpoint(engine, Path(tmp), state)
                     if last:
-                        with full_parameters(engine):
+                        with full_parameters(engine, trainable_only=True):
                             if me == 0:
                                 backbone.save_adapter(Path(tmp) / "adapter")
                         if run is not None:

@@ -81,17 +81,20 @@ def test_dry_run_estimates_gpu_hours_from_the_papers_speed(capsys):
     )
 
 
-def test_full_scale_needs_weights_and_bad_values_are_one_line(capsys):
+def test_full_scale_needs_weights_and_bad_values_are_one_line(capsys, tmp_path):
     assert main(["smoke", "--dry-run", "--scale", "full"]) == 2
     assert "--scale full needs --weights cogvideox=PATH" in capsys.readouterr().err
     assert main(["smoke", "--dry-run", "--weights", "nowhere"]) == 2
     assert "bad --weights 'nowhere'; expected BACKBONE=PATH" in capsys.readouterr().err
     assert main(["smoke", "--dry-run", "--tasks", "nosuch"]) == 2
     assert "unknown task 'nosuch'" in capsys.readouterr().err
+    for part in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+        (tmp_path / "w" / part).mkdir(parents=True)  # the hub layout --weights is checked for
+    weights = str(tmp_path / "w")
     trials, _ = dry_run(
-        capsys, "smoke", "--scale", "full", "--weights", "cogvideox=/w", "--tasks", "hflip"
+        capsys, "smoke", "--scale", "full", "--weights", f"cogvideox={weights}", "--tasks", "hflip"
     )
-    assert {(t["scale"], t["weights"]) for t in trials} == {("full", "/w")}
+    assert {(t["scale"], t["weights"]) for t in trials} == {("full", weights)}
 
 
 def test_data_goes_to_the_trials_whose_task_reads_it(capsys, tmp_path):

@@ -32,9 +32,8 @@ def run(session_factory, name, **options):
     train(TrialConfig.from_dict({**BASE, **options}), session)
     checkpoint = session.checkpoints[3]
     adapter = load_file(checkpoint / "adapter" / "pytorch_lora_weights.safetensors")
-    ds_config = torch.load(checkpoint / "state" / "mp_rank_00_model_states.pt", weights_only=False)[
-        "ds_config"
-    ]
+    states = next((checkpoint / "state").glob("*mp_rank_00_model_states.pt"))  # ZeRO-3 prefixes
+    ds_config = torch.load(states, weights_only=False)["ds_config"]
     return [r["loss"] for r in session.reports], adapter, ds_config
 
 
@@ -98,3 +97,15 @@ def test_a_one_process_engine_steps_exactly_as_torch_does_with_clipping():
 
 def trainable_names(backbone) -> list[str]:
     return [n for n, p in backbone.transformer.named_parameters() if p.requires_grad]
+
+
+def test_zero3_with_released_weights_trains_and_samples_as_one_whole_model(session_factory):
+    """Tiny trials set ZeRO-3's persistence threshold to 0, so every weight is released after
+    use and gathered by each forward, as a full-scale model's are: same losses and adapter."""
+    plain_losses, plain_adapter, _ = run(session_factory, "plain")
+    losses, adapter, ds_config = run(session_factory, "zero3", zero_stage=3)
+    assert ds_config["zero_optimization"]["stage"] == 3
+    assert ds_config["zero_optimization"]["stage3_param_persistence_threshold"] == 0
+    assert losses == pytest.approx(plain_losses, rel=1e-5)
+    assert adapter.keys() == plain_adapter.keys()
+    assert all(torch.allclose(adapter[k], plain_adapter[k], atol=1e-6) for k in plain_adapter)
