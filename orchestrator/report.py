@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", help="where to write (default: the sweep folder's report/, or ./NAME-report)"
     )
     args = parser.parse_args(argv)
-    name = args.sweep if args.name is None else args.name
+    name = Path(args.sweep).stem if args.name is None else args.name  # a .py path: its stem
     shared = "://" in args.storage
     experiment_dir = None if shared else Path(args.storage).expanduser().resolve() / name
     try:

@@ -96,8 +96,8 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
     if (experiment_dir / "report" / "tables.md").exists():
         print(f"report:  {experiment_dir / 'report'} (paper tables, plots, prediction sheets)")
     if tracking_uri.startswith("sqlite:"):
-        mlflow = Path(sys.executable).parent / "mlflow"
-        print(f"browse:  {mlflow} ui --backend-store-uri {tracking_uri} --port 5000")
+        parent = Path(storage.root).parent
+        print(f"browse:  {sys.executable} -m orchestrator.ui {name} --storage {parent}")
     else:
         print(f"browse:  {tracking_uri}")
     if failed:

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         sweep, configs = resolve_trials(args)
-        name = args.sweep if args.name is None else args.name
+        name = Path(args.sweep).stem if args.name is None else args.name  # a .py path: its stem
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"bad --name {name!r}; allowed: letters, digits, '.', '_', '-'")
         placement = sweep_placement(

@@ -1,0 +1,117 @@
+"""Every command in README.md and docs/*.md is checked here, so the docs cannot drift from the
+CLI. Sweep commands run as given with `--dry-run` added (the real run is what the rest of the suite
+does at tiny scale); placeholder paths (/models/..., /data/...) become folders in the layout the
+command expects. Report and UI commands run on the tests' shared tiny sweep. Cloud commands (`ray`,
+`aws`) cannot run here: cluster.yaml itself is validated offline (test_cluster_yaml.py). A command
+of a kind this file does not know fails the test, so each new one gets a check.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+CLOUD = ("ray ", "aws ", "huggingface-cli ")
+SETUP = ("make install", "make smoke", "make test", "make browser", "git clone", "cd ")
+
+
+def doc_commands() -> list[tuple[str, str]]:
+    """(file, command) for each command line of each ```bash block, continuations joined."""
+    found = []
+    for path in DOCS:
+        for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = re.sub(r"\s[12]?>\s?/dev/null", "", line.split("  #")[0]).strip()
+                if line and not line.startswith("#"):
+                    found.append((path.name, line))
+    return found
+
+
+COMMANDS = doc_commands()
+
+
+def materialize(argv: list[str], root: Path) -> list[str]:
+    """Placeholder paths → real folders under `root` in the layout their flag needs."""
+    from trainables.backbones import backbone_names
+
+    out = []
+    for arg in argv:
+        key, sep, path = arg.partition("=")
+        if sep and path.startswith(("/models/", "/data/")):
+            folder = root / path.lstrip("/")
+            if key in backbone_names():  # --weights BACKBONE=PATH: the hub layout
+                import importlib
+
+                module = importlib.import_module(f"trainables.backbones.{key}")
+                for sub in module.SUBFOLDERS:
+                    (folder / sub).mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            arg = f"{key}={folder}"
+        elif arg.startswith("/data/"):
+            arg = str(root / arg.lstrip("/"))
+        out.append(arg)
+    return out
+
+
+def test_the_docs_have_commands_and_every_kind_is_known():
+    assert len(COMMANDS) >= 12
+    for where, command in COMMANDS:
+        known = command.startswith(CLOUD + SETUP) or re.match(
+            r"(\.venv/bin/)?python -m orchestrator\.(sweep|report|ui) ", command
+        )
+        assert known, f"{where}: no check for {command!r} in tests/test_docs.py"
+
+
+LOCAL = [(w, c) for w, c in COMMANDS if not c.startswith(CLOUD)]
+SWEEPS = [(w, c) for w, c in LOCAL if "-m orchestrator.sweep " in c]
+
+
+@pytest.mark.parametrize(("where", "command"), SWEEPS, ids=[c[:60] for _, c in SWEEPS])
+def test_sweep_commands_parse_and_resolve_as_written(where, command, tmp_path, capsys):
+    from orchestrator.sweep import main
+
+    argv = shlex.split(command.split("-m orchestrator.sweep ", 1)[1])
+    argv = materialize(argv, tmp_path)
+    if "--dry-run" not in argv:
+        argv.append("--dry-run")
+    assert main(argv) == 0, f"{where}: {command}\n{capsys.readouterr().err}"
+    out = capsys.readouterr().out
+    assert out.strip(), command  # the trials it would run
+
+
+OTHERS = [(w, c) for w, c in LOCAL if re.search(r"-m orchestrator\.(report|ui) ", c)]
+
+
+@pytest.mark.parametrize(("where", "command"), OTHERS, ids=[c[:60] for _, c in OTHERS])
+def test_report_and_ui_commands_work_on_a_real_sweep(where, command, report_sweep, monkeypatch):
+    """Run on the shared tiny sweep (named `report`, under its storage folder)."""
+    module = re.search(r"-m orchestrator\.(report|ui) ", command)[1]
+    argv = shlex.split(command.split(f"-m orchestrator.{module} ", 1)[1])
+    storage = str(report_sweep.parent)
+    argv = [storage if a == "./sweeps" else a for a in argv]
+    if "--storage" not in argv:
+        argv += ["--storage", storage]
+    argv += ["--name", "report"]
+    if module == "report":
+        from orchestrator.report import main
+
+        assert main(argv) == 0, command
+    else:
+        import orchestrator.ui as ui
+
+        started = []
+        monkeypatch.setattr(ui.subprocess, "Popen", lambda cmd: started.append(cmd) or Done())
+        assert ui.main([*argv[:-2], "--port", "0", "--name", "report"]) == 0, command
+        assert started and started[0][1:3] == ["server", "--backend-store-uri"]
+
+
+class Done:
+    """What the UI waits on: the server (started for real by test_ui.py) has exited."""
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
