@@ -13,37 +13,25 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+from orchestrator.gpu_estimates import memory_table
 from trainables.config import placement_key
 
 # Applied in the trial itself (trainables), re-exported here with the rest of the policy.
 from trainables.devices import cap_cuda_memory as cap_cuda_memory
 
-#: Peak GPU memory (GB) of one training process of each backbone at full scale, unsharded, at
-#: its Table 3 settings on a 9-frame clip, **with gradient checkpointing on** (without it, add
-#: roughly 34 B × tokens × hidden × layers of saved activations: ltx ≈ +21, cogvideox ≈ +26,
-#: wan ≈ +33 GB, which no ¼ or ½ share below holds). ESTIMATES from parameter counts (diffusers
-#: classes built on the meta device with the hub configs), to be replaced by measured peaks
-#: (issue 6). Each is the larger of two moments, plus ~10 % for allocator fragmentation:
-#:   training = bf16 transformer + LoRA state (16 B per LoRA parameter under ZeRO-2 with bf16:
-#:     bf16 weight and gradient, fp32 master, Adam m and v) + checkpointed activations (the
-#:     blocks' inputs, plus one block recomputed during backward) + VAE (+ CLIP for Wan) +
-#:     ~2 GB CUDA context and workspaces; validation sampling and VAE decoding stay below it;
-#:   prompt encoding (a cache miss only) = transformer + VAE + text encoder, dropped after.
-#: - ltx (LTX-Video 0.9, 1.92 B params → 3.8 GB; all-linear rank 64 → 95 M LoRA params
-#:   → 1.5 GB; batch 16 × 660 tokens = 10.6 k tokens × 2048 wide × 28 blocks → ~3.5 GB of
-#:   checkpointed activations; VAE and decode ~3 GB; context 2) ≈ 14 GB training; T5-XXL
-#:   (4.8 B → 9.5 GB) at prompt encoding ≈ 14.5 GB → 18.
-#: - cogvideox (CogVideoX1.5-5B-I2V, 5.57 B → 11.1 GB; QKVO rank 64 → 66 M → 1.1 GB; batch 2
-#:   × (2,700 video + 226 text tokens) × 3072 wide × 42 blocks → ~3.5 GB; VAE and decode ~3 GB;
-#:   context 2) ≈ 20.5 GB; with T5 at prompt encoding ≈ 21 GB → 22: one 24 GB card, as the
-#:   paper trained it on an RTX 4090.
-#: - wan (Wan2.1-I2V-14B-480P, 16.4 B with the I2V image key/value projections → 32.8 GB;
-#:   QKVO+FF rank 128 → 613 M → 9.8 GB, ~2.5 GB more ZeRO buffers; 4,680 tokens × 5120 wide ×
-#:   40 blocks → ~4.5 GB; CLIP vision and VAE kept in fp32 → 3 GB; context 2) ≈ 55 GB; UMT5-XXL
-#:   (5.7 B → 11.4 GB) at prompt encoding ≈ 47 GB → 60: one 80 GB card, half of a 141 GB one,
-#:   or ZeRO-3 over several smaller cards (ceil(60 / card) ranks; activations, encoders and
-#:   context are not sharded, so on 24 GB cards that count is optimistic).
-MEMORY_GB: dict[str, float] = {"cogvideox": 22.0, "ltx": 18.0, "wan": 60.0}
+#: Peak GPU memory (GB, i.e. GiB as card classes are named) of one training process of each
+#: backbone at full scale, unsharded, at its Table 3 settings on a 9-frame clip, **with gradient
+#: checkpointing on**: ltx 17, cogvideox 24, wan 52. ESTIMATES on paper, derived in
+#: `orchestrator.gpu_estimates` from the models' parameter counts and token counts (the largest
+#: of the prompt-encoding, latent-encoding, training and validation moments, +10 % for the
+#: allocator and 2 GB of CUDA context; the derivation and how it differs from the earlier hand
+#: estimate of 18 / 22 / 60 are in that module's docstring), to be replaced by measured peaks
+#: (issue 6). Without gradient checkpointing add roughly 34 B × tokens × hidden × layers of
+#: saved activations (ltx ≈ +19, cogvideox ≈ +24, wan ≈ +26 GB), which no ¼ or ½ share below
+#: holds. Several ranks: ceil(MEMORY_GB / card) is optimistic (activations, encoders and
+#: context are not sharded, and each rank loads the whole pipeline before ZeRO-3 partitions
+#: it: see `gpu_estimates.ranks_needed`).
+MEMORY_GB: dict[str, float] = memory_table()
 
 #: The fractions of one card a single-process trial may get, smallest first.
 SHARES: tuple[float, ...] = (0.25, 0.5, 1.0)

@@ -32,6 +32,18 @@ def trial_placement(config: dict[str, Any]) -> PlacementGroupFactory:
     return resource_dict_to_pg_factory(tune_resources(placement))
 
 
+def reuses_actors(sweep: Sweep, placement: dict[str, dict[str, float]]) -> bool:
+    """Whether Tune runs trials one after another in the same actor (worker process). A fresh
+    actor is a new process that imports torch, diffusers, DeepSpeed and MLflow and pays their
+    first calls again: ~11 s a trial on a 2-core machine (benchmarks/sweep_overhead), far more
+    than a tiny trial itself. So a sweep of tiny one-process trials always reuses its actors;
+    any other keeps the sweep's choice (a fresh process per trial by default, as big backbones
+    want)."""
+    tiny = all(trial.get("scale", "tiny") == "tiny" for trial in sweep.trials)
+    single = all(int(p.get("workers", 1)) == 1 for p in placement.values())
+    return sweep.reuse_actors or (tiny and single)
+
+
 def build_tuner(
     sweep: Sweep,
     storage: Storage,
@@ -67,7 +79,7 @@ def build_tuner(
         param_space=param_space,
         tune_config=tune.TuneConfig(
             max_concurrent_trials=sweep.max_concurrent_trials,
-            reuse_actors=sweep.reuse_actors,
+            reuse_actors=reuses_actors(sweep, placement),
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
         ),

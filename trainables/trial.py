@@ -148,7 +148,10 @@ def train(
             final = state.get("final_metrics")
     if final is not None and step >= config.steps:
         # Finished before the driver lost track of it (a lagging snapshot): report the result
-        # again, train and log nothing.
+        # again, train and log nothing; only close its MLflow run if the loss came between the
+        # final checkpoint and the run's end.
+        if tracking and me == 0 and run_id is not None:
+            RunLog.open(tracking, session.trial_id, session.trial_name, {}, run_id).finish()
         session.report({**final, "step": step})
         return {**final, "step": step}
     run = None
@@ -331,6 +334,11 @@ def spot_aware_trainable() -> type:
             preemption.clear()
             preemption.install()
             super().setup(config)
+
+        def reset_config(self, new_config: dict[str, Any]) -> bool:
+            # A reused actor starts its next trial without a spot notice left over.
+            preemption.clear()
+            return super().reset_config(new_config)
 
     SpotAwareTrial.__name__ = SpotAwareTrial.__qualname__ = "vdm_trial"
     return SpotAwareTrial

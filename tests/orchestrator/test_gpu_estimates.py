@@ -1,0 +1,131 @@
+"""The on-paper GPU estimates: token counts, LoRA sizes, memory moments and scaled step times,
+checked against figures computed by hand. Plain arithmetic: nothing here imports torch except
+the last test, which reads the resources policy's table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from orchestrator import gpu_estimates as g
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize(
+    "backbone, latent, video, per_block, per_step",
+    [
+        # 9 frames → 1 + 8/4 = 3 latent frames, padded to 4 for time patches of 2; 480×720 / 8
+        # = 60×90, / 2×2 patches = 30×45; 2 × 1,350 = 2,700 video tokens + 226 text tokens,
+        # batch 2.
+        ("cogvideox", (4, 60, 90), 2700, 2926, 5852),
+        # 1 + 8/8 = 2 latent frames; 480×704 / 32 = 15×22; patch 1: 660 tokens, batch 16.
+        ("ltx", (2, 15, 22), 660, 660, 10560),
+        # 3 latent frames; 60×90 / 2×2 = 30×45: 3 × 1,350 = 4,050 tokens, batch 1.
+        ("wan", (3, 60, 90), 4050, 4050, 4050),
+    ],
+)
+def test_token_counts_at_table_3_resolutions(backbone, latent, video, per_block, per_step):
+    t = g.tokens(g.SPECS[backbone])
+    assert (t.latent_frames, t.latent_height, t.latent_width) == latent
+    assert (t.video, t.per_block, t.per_step) == (video, per_block, per_step)
+
+
+def test_spec_token_figures_of_spec_section_5():
+    # SPEC §5: about 2,700 for CogVideoX1.5 at 9×480×720, 660 for LTX, 4,680 for Wan at 480×832.
+    assert g.tokens(g.SPECS["cogvideox"]).video == 2700
+    assert g.tokens(g.SPECS["ltx"]).video == 660
+    assert g.tokens(dataclasses.replace(g.SPECS["wan"], width=832)).video == 3 * 30 * 52 == 4680
+
+
+def test_lora_parameter_counts_and_bytes():
+    # CogVideoX QKVO, rank 64: 42 blocks × 4 projections 3072→3072 × 64 × (3072 + 3072).
+    assert g.lora_params(g.SPECS["cogvideox"]) == 42 * 4 * 64 * 6144 == 66_060_288
+    # LTX all linear, rank 64: 28 × (8 attention projections 2048→2048 + 2048→8192, 8192→2048).
+    assert g.lora_params(g.SPECS["ltx"]) == 28 * 64 * (8 * 4096 + 2 * 10240) == 95_420_416
+    # Wan QKVO+FF, rank 128: 40 × (8 projections 5120→5120 + 5120→13824, 13824→5120).
+    assert g.lora_params(g.SPECS["wan"]) == 40 * 128 * (8 * 10240 + 2 * 18944) == 613_416_960
+    # Another group and rank: Wan all linear adds the image branch's add_k/add_v projections.
+    assert g.lora_params(g.SPECS["wan"], "all-linear", 16) == 40 * 16 * (10 * 10240 + 2 * 18944)
+    # 16 B per LoRA parameter through training: bf16 weight 2 + grad 2, fp32 master 4, Adam 8.
+    assert g.LORA_STATE_BYTES == 2 + 2 + 4 + 4 + 4
+    state = g.moments_gb(g.SPECS["wan"])["training"]["LoRA state (16 B/param)"]
+    assert state * GIB == pytest.approx(16 * 613_416_960)  # 9.14 GiB
+
+
+def test_every_spec_names_the_five_lora_groups():
+    groups = ("QK", "VO", "QKVO", "all-linear", "QKVO+FF")
+    for spec in g.SPECS.values():
+        assert sorted(spec.groups) == sorted(groups)
+        assert all(name in spec.linears for names in spec.groups.values() for name in names)
+
+
+def test_cogvideox_peaks_at_prompt_encoding():
+    # transformer 5.57 B + VAE 0.22 B + T5-XXL encoder 4.76 B, all bf16.
+    weights = 2 * (5_571_594_880 + 215_583_907 + 4_762_310_656) / GIB
+    assert weights == pytest.approx(19.65, abs=0.01)
+    assert g.peak_gb(g.SPECS["cogvideox"]) == ("prompt", pytest.approx(weights * 1.1 + 2))
+    assert g.memory_gb("cogvideox") == 24.0  # ceil(23.61)
+
+
+def test_ltx_peaks_at_prompt_encoding():
+    weights = (2 * 1_923_385_472 + 2 * 419_193_649 + 2 * 4_762_310_656) / GIB
+    assert g.peak_gb(g.SPECS["ltx"]) == ("prompt", pytest.approx(weights * 1.1 + 2))
+    assert g.memory_gb("ltx") == 17.0  # ceil(16.56)
+
+
+def test_wan_training_moment_by_hand():
+    resident = 2 * 16_394_878_784 + 4 * 126_892_531 + 4 * 630_766_080  # bf16; VAE, CLIP fp32
+    lora = 16 * 613_416_960
+    saved_inputs = 40 * 4050 * 5120 * 2
+    # 3 norms × 4 + self-attention 10 + MLP 2 + 4 × 13824/5120 + cross-attention 6 + grads 4
+    one_block = (12 + 10 + 2 + 4 * 13824 / 5120 + 6 + 4) * 4050 * 5120
+    outside = 8 * 4050 * 5120
+    activations = saved_inputs + one_block + outside
+    assert g.activations_gb(g.SPECS["wan"]) * GIB == pytest.approx(activations)
+    training = g.with_margins(sum(g.moments_gb(g.SPECS["wan"])["training"].values()))
+    assert training == pytest.approx((resident + lora + activations) / GIB * 1.1 + 2)
+    assert training == pytest.approx(51.57, abs=0.01)
+    # Validation (decoder workspace, sampling) is a little higher: the peak, 51.9 → 52.
+    assert g.peak_gb(g.SPECS["wan"])[0] == "validation"
+    assert g.memory_gb("wan") == 52.0
+
+
+def test_memory_table_reproduces_the_policy_estimates():
+    from orchestrator.resources import MEMORY_GB
+
+    assert g.memory_table() == {"cogvideox": 24.0, "ltx": 17.0, "wan": 52.0}
+    assert MEMORY_GB == g.memory_table()
+
+
+def test_seconds_per_step_scale_with_dense_bf16_throughput():
+    # CogVideoX1.5: 1.8 s on an RTX 4090 (165.2 TFLOPS) → 1.8 × 165.2 / 989.4 on an H100.
+    assert g.seconds_per_step("cogvideox", "h100", anchor_s=1.8) == pytest.approx(0.3005, 1e-3)
+    assert g.seconds_per_step("cogvideox", "rtx4090", anchor_s=1.8) == pytest.approx(1.8)
+    # Wan2.1: 1.26 s on an H100 → ×6 on an RTX 4090; the H200 computes as fast as the H100.
+    assert g.seconds_per_step("wan", "rtx4090", anchor_s=1.26) == pytest.approx(7.546, 1e-3)
+    assert g.seconds_per_step("wan", "h200", anchor_s=1.26) == pytest.approx(1.26)
+
+
+def test_step_flops_and_the_paper_anchors_imply_a_plausible_utilisation():
+    # CogVideoX: 6 × 42 × (4·3072² + 2·3072·12288) × 5852 + 16 × 42 × 3072 × 2926² × 2.
+    linear = 6 * 42 * (4 * 3072**2 + 2 * 3072 * 12288) * 5852
+    attention = 16 * 42 * 3072 * 2926**2 * 2
+    assert g.step_flops(g.SPECS["cogvideox"]) == pytest.approx(linear + attention)
+    for backbone, anchor in (("cogvideox", 1.8), ("ltx", 1.8), ("wan", 1.26)):
+        assert 0.2 < g.implied_mfu(g.SPECS[backbone], anchor) < 0.8, backbone
+
+
+def test_zero3_ranks_for_wan_on_24_gb_cards():
+    wan = g.SPECS["wan"]
+    # Each rank loads the whole pipeline before ZeRO-3 partitions it: 33.4 GiB, never 24.
+    assert g.ranks_needed(wan, 24.0) is None
+    # Loaded sharded, UMT5-XXL (10.6 GiB, whole on every rank at prompt encoding) sets it: 5.
+    assert g.ranks_needed(wan, 24.0, sharded_load=True) == 5
+    assert g.zero3_rank_gb(wan, 4, sharded_load=True)["training"] < 24.0
+    assert g.ranks_needed(wan, 80.0) == 1
+    # All-gathers over PCIe: 3 × 2/3 × 32.8 GB at 32 GB/s.
+    assert g.zero3_gather_seconds(wan, 3, "rtx4090") == pytest.approx(
+        3 * 2 / 3 * 2 * 16_394_878_784 / 32e9
+    )
