@@ -65,9 +65,29 @@ def load_sweep(name: str) -> Sweep:
 
 def with_axis(trials: list[dict[str, Any]], key: str, values: list[Any]) -> list[dict[str, Any]]:
     """Set one axis of a sweep to exactly `values`: narrows (a subset of its values) or widens
-    (new values) it, keeping every other combination the sweep has."""
-    others: dict[tuple, dict[str, Any]] = {}
+    (new values) it, keeping every other combination the sweep has.
+
+    Combinations are told apart by the settings every trial has. A setting only some trials
+    carry (the grid's Table 4 `steps`, on its CogVideoX trials alone) belongs to those trials:
+    they keep it where their value of the axis stays, and a value new to the sweep starts from
+    the shared settings without it, so widening never duplicates a combination."""
+    shared = set.intersection(*(set(t) for t in trials)) - {key} if trials else set()
+
+    def combination(trial: dict[str, Any]) -> tuple:
+        return tuple(sorted(((k, trial[k]) for k in shared), key=repr))
+
+    combinations: dict[tuple, dict[str, Any]] = {}
+    existing: dict[tuple, list[dict[str, Any]]] = {}
     for trial in trials:
-        rest = {k: v for k, v in trial.items() if k != key}
-        others.setdefault(tuple(sorted(rest.items(), key=repr)), rest)
-    return [{**rest, key: value} for rest in others.values() for value in values]
+        combo = combination(trial)
+        combinations.setdefault(combo, {k: trial[k] for k in shared})
+        if key in trial:
+            found = existing.setdefault((combo, repr(trial[key])), [])
+            if trial not in found:
+                found.append(trial)
+    return [
+        trial
+        for combo, rest in combinations.items()
+        for value in values
+        for trial in existing.get((combo, repr(value)), [{**rest, key: value}])
+    ]

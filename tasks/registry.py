@@ -174,8 +174,10 @@ def _is_base(cls: type[Task]) -> bool:
     return "name" not in vars(cls) or getattr(cls.make_pair, "__isabstractmethod__", False)
 
 
+@functools.cache
 def _discover() -> None:
-    """Import every module of tasks.catalog; their Task subclasses register on definition."""
+    """Import every module of tasks.catalog; their Task subclasses register on definition.
+    Once per process: validating thousands of trial configs asks for the names each time."""
     from tasks import catalog
 
     for module in pkgutil.iter_modules(catalog.__path__):

@@ -98,7 +98,9 @@ class Driver:
         return self.log.read_text(errors="replace")
 
 
-def wait_for(condition, timeout: float, what: str, driver: Driver | None = None):
+def wait_for(
+    condition, timeout: float, what: str, driver: Driver | None = None, poll: float = 0.2
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if driver is not None:
@@ -107,7 +109,7 @@ def wait_for(condition, timeout: float, what: str, driver: Driver | None = None)
         value = condition()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(poll)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -195,8 +197,14 @@ def test_driver_sigkill_then_the_same_command_resumes(sweep_file, uninterrupted,
     env = dict(os.environ)
     storage = Storage(tmp_path / "sweeps").child("spot")
     driver = Driver(sweep_file, str(tmp_path / "sweeps"), "spot", env, tmp_path / "driver.log")
-    wait_for(lambda: any(complete_steps(storage).values()), 240, "a first checkpoint", driver)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 4.0))  # a random moment of training
+    # A random moment of training, counted in checkpointed steps rather than seconds (reused
+    # actors finish a tiny trial in about a second): at most half of all steps, so with two
+    # trials at a time the third cannot have finished when the kill lands.
+    progress = random.Random(os.getpid()).randrange(EVERY, len(TRIALS) * STEPS // 2 + 1, EVERY)
+    wait_for(
+        lambda: sum(step or 0 for step in complete_steps(storage).values()) >= progress,
+        240, f"{progress} checkpointed steps", driver, poll=0.02,
+    )  # fmt: skip
     kill_time = time.time()
     driver.kill()
     at_kill = complete_steps(storage)

@@ -55,6 +55,19 @@ def test_with_axis_narrows_and_widens():
     assert len(widened) == 6 and {"task": "b", "n": 3} in widened
 
 
+def test_with_axis_keeps_settings_that_belong_to_one_value_of_the_axis():
+    # Only the "c" trials carry steps: they keep them, and widening to the values the sweep
+    # already has changes nothing (it used to double the combinations).
+    trials = [{"b": "c", "n": n, "steps": 10 * n} for n in (1, 2)] + [
+        {"b": "d", "n": n} for n in (1, 2)
+    ]
+    assert with_axis(trials, "b", ["c", "d"]) == trials[:1] + trials[2:3] + trials[1:2] + trials[3:]
+    assert with_axis(trials, "b", ["c"]) == trials[:2]
+    assert with_axis(trials, "b", ["e"]) == [{"b": "e", "n": 1}, {"b": "e", "n": 2}]
+    grid = load_sweep("grid").trials
+    assert len(with_axis(grid, "backbone", ["cogvideox", "ltx", "wan"])) == len(grid)
+
+
 def dry_run(capsys, *args):
     assert main([*args, "--dry-run"]) == 0
     out, err = capsys.readouterr()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import pkgutil
@@ -14,8 +15,16 @@ _NOT_BACKBONES = {"base"}
 
 
 def backbone_names() -> list[str]:
-    return sorted(
-        info.name for info in pkgutil.iter_modules(__path__) if info.name not in _NOT_BACKBONES
+    return list(_backbone_modules())
+
+
+@functools.cache
+def _backbone_modules() -> tuple[str, ...]:
+    """Listed once per process: validating thousands of trial configs asks for them each time."""
+    return tuple(
+        sorted(
+            info.name for info in pkgutil.iter_modules(__path__) if info.name not in _NOT_BACKBONES
+        )
     )
 
 

@@ -13,11 +13,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from transformers import T5Tokenizer
+
+if TYPE_CHECKING:
+    from transformers import T5Tokenizer
 
 SCALES = ("tiny", "full")
 #: The paper conditions on "one fixed task-agnostic prompt" (SPEC §3); sweeps may set another.
@@ -85,6 +87,8 @@ def weights_root(
 
 def tiny_t5_tokenizer(**kwargs: object) -> T5Tokenizer:
     """A Unigram T5 tokenizer built in memory: no sentencepiece file can be downloaded."""
+    from transformers import T5Tokenizer
+
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     pieces += [(chr(c), -3.0) for c in range(ord("a"), ord("z") + 1)]
     pieces += [("▁" + chr(c), -2.5) for c in range(ord("a"), ord("z") + 1)]

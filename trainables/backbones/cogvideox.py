@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from diffusers import (
-    AutoencoderKLCogVideoX,
-    CogVideoXDPMScheduler,
-    CogVideoXImageToVideoPipeline,
-    CogVideoXTransformer3DModel,
-)
-from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from PIL import Image
-from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
 from trainables.backbones.base import (
     Backbone,
@@ -36,6 +29,13 @@ from trainables.backbones.base import (
     to_unit_range,
     weights_root,
 )
+
+# diffusers and transformers are imported where they are used: reading this module's settings
+# (DEFAULTS, SIZE_MULTIPLE, …, as a sweep's --dry-run does for thousands of trials) must not
+# import every pipeline.
+if TYPE_CHECKING:
+    from diffusers import CogVideoXImageToVideoPipeline
+    from transformers import T5EncoderModel
 
 HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
 SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -121,12 +121,21 @@ SCHEDULER = dict(
 
 
 def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
+    from transformers import T5Config, T5EncoderModel
+
     with seeded(seed + 2):
         return T5EncoderModel(T5Config(**TINY_T5)).eval()
 
 
 def build_tiny_pipeline(seed: int = 0, text: bool = True) -> CogVideoXImageToVideoPipeline:
     """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDPMScheduler,
+        CogVideoXImageToVideoPipeline,
+        CogVideoXTransformer3DModel,
+    )
+
     with seeded(seed):
         transformer = CogVideoXTransformer3DModel(**TINY_TRANSFORMER)
     with seeded(seed + 1):
@@ -164,6 +173,9 @@ class CogVideoX(Backbone):
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        from diffusers import CogVideoXImageToVideoPipeline
+        from transformers import T5EncoderModel, T5Tokenizer
+
         if self.root is None:
             tokenizer, text_encoder = tiny_t5_tokenizer(), _tiny_text_encoder()
         else:
@@ -253,6 +265,8 @@ class CogVideoX(Backbone):
     def loss(
         self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
         params = batch["video_latent_params"].to(self.device, self.dtype)
         first_frame = batch["first_frame"].to(self.device, self.dtype)
         height, width = first_frame.shape[-2:]
@@ -315,6 +329,8 @@ def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Cog
     root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
     if root is None:
         return CogVideoX(build_tiny_pipeline(text=False), device, dtype)
+    from diffusers import CogVideoXImageToVideoPipeline
+
     pipeline = CogVideoXImageToVideoPipeline.from_pretrained(
         root, text_encoder=None, tokenizer=None, dtype=dtype
     )

@@ -18,19 +18,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from diffusers import (
-    AutoencoderKLLTXVideo,
-    FlowMatchEulerDiscreteScheduler,
-    LTXImageToVideoPipeline,
-    LTXVideoTransformer3DModel,
-)
-from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
-from diffusers.pipelines.ltx.pipeline_ltx_image2video import calculate_shift
 from PIL import Image
-from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
 from trainables.backbones.base import (
     Backbone,
@@ -44,6 +36,13 @@ from trainables.backbones.base import (
     to_unit_range,
     weights_root,
 )
+
+# diffusers and transformers are imported where they are used: reading this module's settings
+# (DEFAULTS, SIZE_MULTIPLE, …, as a sweep's --dry-run does for thousands of trials) must not
+# import every pipeline.
+if TYPE_CHECKING:
+    from diffusers import LTXImageToVideoPipeline
+    from transformers import T5EncoderModel
 
 # The pipeline refuses heights and widths that are not multiples of 32.
 SIZE_MULTIPLE = 32
@@ -144,12 +143,21 @@ SCHEDULER = dict(
 
 
 def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
+    from transformers import T5Config, T5EncoderModel
+
     with seeded(seed + 2):
         return T5EncoderModel(T5Config(**TINY_T5)).eval()
 
 
 def build_tiny_pipeline(seed: int = 0, text: bool = True) -> LTXImageToVideoPipeline:
     """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
     with seeded(seed):
         transformer = LTXVideoTransformer3DModel(**TINY_TRANSFORMER)
     with seeded(seed + 1):
@@ -193,6 +201,9 @@ class LTXVideo(Backbone):
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        from diffusers import LTXImageToVideoPipeline
+        from transformers import T5EncoderModel, T5Tokenizer
+
         if self.root is None:
             tokenizer, text_encoder = (
                 tiny_t5_tokenizer(model_max_length=TINY_TEXT_TOKENS),
@@ -278,6 +289,8 @@ class LTXVideo(Backbone):
     def _shift_mu(self, tokens: int) -> float:
         """μ of the sampler's exponential time shift at this token count: the pipeline's
         `calculate_shift` under dynamic shifting, else log(shift) (the static shift)."""
+        from diffusers.pipelines.ltx.pipeline_ltx_image2video import calculate_shift
+
         config = self.scheduler.config
         if not config.get("use_dynamic_shifting", False):
             return math.log(config.get("shift", 1.0))
@@ -292,6 +305,8 @@ class LTXVideo(Backbone):
     def loss(
         self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
         params = batch["latent_params"].to(self.device, torch.float32)  # B,2C,f,h,w
         latents = DiagonalGaussianDistribution(params).sample(generator=generator)
         latents = self._normalize(latents)
@@ -409,6 +424,8 @@ def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> LTX
     root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
     if root is None:
         return LTXVideo(build_tiny_pipeline(text=False), device, dtype)
+    from diffusers import LTXImageToVideoPipeline
+
     pipeline = LTXImageToVideoPipeline.from_pretrained(
         root, text_encoder=None, tokenizer=None, dtype=dtype
     )

@@ -17,26 +17,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import (
-    AutoencoderKLWan,
-    UniPCMultistepScheduler,
-    WanImageToVideoPipeline,
-    WanTransformer3DModel,
-)
-from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
 from PIL import Image
-from transformers import (
-    AutoTokenizer,
-    CLIPImageProcessor,
-    CLIPVisionConfig,
-    CLIPVisionModel,
-    UMT5Config,
-    UMT5EncoderModel,
-)
 
 from trainables.backbones.base import (
     Backbone,
@@ -50,6 +36,13 @@ from trainables.backbones.base import (
     to_unit_range,
     weights_root,
 )
+
+# diffusers and transformers are imported where they are used: reading this module's settings
+# (DEFAULTS, SIZE_MULTIPLE, …, as a sweep's --dry-run does for thousands of trials) must not
+# import every pipeline.
+if TYPE_CHECKING:
+    from diffusers import WanImageToVideoPipeline
+    from transformers import UMT5EncoderModel
 
 HUB_ID = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 SUBFOLDERS = (
@@ -151,12 +144,22 @@ SCHEDULER = dict(
 
 
 def _tiny_text_encoder(seed: int = 0) -> UMT5EncoderModel:
+    from transformers import UMT5Config, UMT5EncoderModel
+
     with seeded(seed + 2):
         return UMT5EncoderModel(UMT5Config(**TINY_UMT5)).eval()
 
 
 def build_tiny_pipeline(seed: int = 0, text: bool = True) -> WanImageToVideoPipeline:
     """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
+    from diffusers import (
+        AutoencoderKLWan,
+        UniPCMultistepScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
     with seeded(seed):
         transformer = WanTransformer3DModel(**TINY_TRANSFORMER)
     with seeded(seed + 1):
@@ -201,6 +204,9 @@ class Wan(Backbone):
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
+        from diffusers import WanImageToVideoPipeline
+        from transformers import AutoTokenizer, UMT5EncoderModel
+
         if self.root is None:
             tokenizer, text_encoder = tiny_t5_tokenizer(), _tiny_text_encoder()
         else:
@@ -268,6 +274,8 @@ class Wan(Backbone):
         The video latent is the posterior's mode, not a sample: Wan's own VAE `encode` returns
         μ (its training never samples), and the pipeline encodes its condition with
         `sample_mode="argmax"` too."""
+        from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
+
         self.check_frames(video.shape[0])
         frames, height, width = video.shape[:3]
         pixels = to_unit_range(video).unsqueeze(0).to(self.device, self.vae.dtype)  # 1,C,F,H,W
@@ -366,6 +374,8 @@ def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Wan
     root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
     if root is None:
         return Wan(build_tiny_pipeline(text=False), device, dtype)
+    from diffusers import WanImageToVideoPipeline
+
     pipeline = WanImageToVideoPipeline.from_pretrained(
         root,
         text_encoder=None,
