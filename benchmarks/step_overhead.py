@@ -3,13 +3,15 @@
 The real trial is `trainables.trial.train` as a sweep runs it: DeepSpeed engine, the batch drawn
 from the prepared examples, LoRA, its checkpoint cadence through `StoredSession` (DeepSpeed
 checkpoint + upload + manifest on a storage folder), metric logging to a real MLflow store. The
-bare loop is the same tiny backbone (a second instance built the same way), the same prepared
-examples, batch size and LoRA, trained by `torch.optim.AdamW` with gradient clipping and the
-warm-up schedule (the recipe), and nothing else. They alternate: after every `--block` steps of
-the trial (through `train`'s `on_step` hook) `--block` bare steps run, so drift of the machine
-hits both alike. The trial's time per step is measured between hook calls (the hook's own time
-is outside). The first block (warm-up) and the trial's last step (validation sampling and final
-artifacts, not a training step) are left out.
+bare loop trains the very same backbone and LoRA-wrapped transformer objects the trial built
+(caught as `train` makes them) on the same prepared examples and batch size, with its own
+`torch.optim.AdamW`, gradient clipping and warm-up schedule (the recipe), and nothing else. A
+second instance built the same way was tried first: two instances of one tiny model differ by up
+to ~8 % in step time on this machine (memory layout), more than the overhead measured. They
+alternate: after every `--block` steps of the trial (through `train`'s `on_step` hook) `--block`
+bare steps run, so drift of the machine hits both alike. The trial's time per step is measured
+between hook calls (the hook's own time is outside). The first block (warm-up) and the trial's
+last step (validation sampling and final artifacts, not a training step) are left out.
 
     .venv/bin/python -m benchmarks.step_overhead [--steps 300] [--block 10] [--backbones ltx]
 """
@@ -33,10 +35,9 @@ def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every:
 
     from orchestrator.tracking import start_parent_run
     from tasks import get_task, render
-    from trainables.backbones import load
     from trainables.cache import TensorCache
     from trainables.config import TrialConfig
-    from trainables.lora import add_lora, trainable_parameters
+    from trainables.lora import trainable_parameters
     from trainables.trial import StoredSession, prepare, train
 
     torch.set_num_threads(1)  # one trial per core, as sweeps run here
@@ -53,35 +54,68 @@ def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every:
     )
     work = Path(tempfile.mkdtemp(prefix="step-overhead-"))
 
-    # The bare loop: same backbone class and config, same examples, same LoRA.
-    bare = load(config.backbone, config.scale, config.weights)
+    import trainables.trial as trial_module
+
+    # The bare loop runs on the trial's own backbone and LoRA-wrapped transformer, caught as
+    # `train` builds them; it is set up at the first step (see `on_step`).
+    built: dict = {}
+    load_backbone, build_engine = trial_module.load, trial_module.build_engine
+
+    def catch_backbone(*args, **kwargs):
+        built["backbone"] = load_backbone(*args, **kwargs)
+        return built["backbone"]
+
+    def catch_engine(model, settings):
+        built["engine"] = build_engine(model, settings)
+        return built["engine"]
+
+    trial_module.load, trial_module.build_engine = catch_backbone, catch_engine
     split = get_task(config.task).pairs(
         config.n, config.seed, n_val=config.n_val, size=(config.height, config.width)
     )
     videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
-    examples = prepare(bare, config, videos, TensorCache(str(work / "cache")))
-    stacked = {k: torch.stack([e[k] for e in examples]).to(bare.device) for k in examples[0]}
-    add_lora(bare, config.modules, config.rank, config.alpha, config.seed)
-    params = trainable_parameters(bare.transformer)
-    optimizer = torch.optim.AdamW(
-        params, lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
-    )
-    warmup = config.warmup_steps
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-    )
-    generator = torch.Generator(bare.device).manual_seed(config.seed)
+    bare: dict = {}
+
+    def set_up_bare() -> None:
+        backbone, model = built["backbone"], built["engine"].module
+        examples = prepare(backbone, config, videos, TensorCache(str(work / "cache")))
+        params = trainable_parameters(model)
+        optimizer = torch.optim.AdamW(
+            params,
+            lr=config.lr,
+            betas=(config.beta1, config.beta2),
+            weight_decay=config.weight_decay,
+        )
+        warmup = config.warmup_steps
+        bare.update(
+            backbone=backbone,
+            model=model,
+            count=len(examples),
+            stacked={
+                k: torch.stack([e[k] for e in examples]).to(backbone.device) for k in examples[0]
+            },
+            params=params,
+            optimizer=optimizer,
+            schedule=torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+            ),
+            generator=torch.Generator(backbone.device).manual_seed(config.seed + 1),
+        )
 
     def bare_steps(count: int) -> float:
+        if not bare:
+            set_up_bare()
+        backbone, model, generator = bare["backbone"], bare["model"], bare["generator"]
+        params, optimizer, schedule = bare["params"], bare["optimizer"], bare["schedule"]
         start = time.perf_counter()
         for _ in range(count):
             order = torch.randint(
-                len(examples), (config.batch_size,), generator=generator, device=bare.device
+                bare["count"], (config.batch_size,), generator=generator, device=backbone.device
             )
-            batch = {k: v.index_select(0, order) for k, v in stacked.items()}
-            loss = bare.loss(bare.transformer, batch, generator)
+            batch = {k: v.index_select(0, order) for k, v in bare["stacked"].items()}
+            loss = backbone.loss(model, batch, generator)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm, foreach=True)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
