@@ -35,13 +35,15 @@ def trial_placement(config: dict[str, Any]) -> PlacementGroupFactory:
 def reuses_actors(sweep: Sweep, placement: dict[str, dict[str, float]]) -> bool:
     """Whether Tune runs trials one after another in the same actor (worker process). A fresh
     actor is a new process that imports torch, diffusers, DeepSpeed and MLflow and pays their
-    first calls again: ~11 s a trial on a 2-core machine (benchmarks/sweep_overhead), far more
-    than a tiny trial itself. So a sweep of tiny one-process trials always reuses its actors;
-    any other keeps the sweep's choice (a fresh process per trial by default, as big backbones
-    want)."""
-    tiny = all(trial.get("scale", "tiny") == "tiny" for trial in sweep.trials)
-    single = all(int(p.get("workers", 1)) == 1 for p in placement.values())
-    return sweep.reuse_actors or (tiny and single)
+    first calls again, ~11 s on a 2-core machine (benchmarks/sweep_overhead), all the while
+    holding its trial's GPU share idle (benchmarks/packing). So one-process trials reuse their
+    actors at every scale: Tune hands an actor only to a trial asking for the same resources,
+    and the trainable releases what its last trial left on the device first
+    (`trainables.trial.release_device_memory`). A sweep can refuse (`reuse_actors=False`).
+    Worker groups keep a fresh actor per trial unless the sweep asks."""
+    if sweep.reuse_actors is not None:
+        return sweep.reuse_actors
+    return all(int(p.get("workers", 1)) == 1 for p in placement.values())
 
 
 def build_tuner(

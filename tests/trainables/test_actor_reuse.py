@@ -1,0 +1,31 @@
+"""A reused Ray actor runs trial after trial in one process: what a finished trial built (its
+model, DeepSpeed engine, optimizer) must be gone before the next starts, or a long sweep of
+full-scale trials would run its card out of memory."""
+
+import weakref
+
+import trainables.trial as trial_module
+from trainables.config import TrialConfig
+from trainables.trial import release_device_memory, train
+
+CONFIG = TrialConfig.from_dict(
+    dict(task="hflip", n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0,
+         n_val=1, sample_steps=1, height=32, width=32)
+)  # fmt: skip
+
+
+def test_a_finished_trial_leaves_no_model_or_engine_behind(session_factory, monkeypatch):
+    built: list[weakref.ref] = []
+    build_engine = trial_module.build_engine
+
+    def remembering(model, settings):
+        engine = build_engine(model, settings)
+        built.extend([weakref.ref(engine), weakref.ref(model), weakref.ref(engine.optimizer)])
+        return engine
+
+    monkeypatch.setattr(trial_module, "build_engine", remembering)
+    for name in ("first", "second"):
+        train(CONFIG, session_factory(name))
+        release_device_memory()
+        assert [ref() for ref in built] == [None] * len(built), f"after the {name} trial"
+    assert len(built) == 6
