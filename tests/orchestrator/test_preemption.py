@@ -98,9 +98,7 @@ class Driver:
         return self.log.read_text(errors="replace")
 
 
-def wait_for(
-    condition, timeout: float, what: str, driver: Driver | None = None, poll: float = 0.2
-):
+def wait_for(condition, timeout: float, what: str, driver: Driver | None = None, poll: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if driver is not None:
