@@ -6,9 +6,10 @@ example) in a fresh process, which reports its peak RSS (`ru_maxrss`) after the 
 the end, and the transformer's parameters that the DeepSpeed engine holds (wrapped at
 `trainables.trial.shard_fraction`, which `train` calls right after building the engine).
 
-Part 2: the same trial with `workers=2, zero_stage=3` as the Ray Train group a sweep runs for
-it: `trainables.workers.group_scaling` and `worker_loop`, what `run_worker_group` hands to a
-TorchTrainer inside its Tune trial (Tune is left out here; the ranks run the same code). Each
+Part 2: the same trial with `workers=2, zero_stage=3` as the group of ranks a sweep runs for
+it: `trainables.workers.run_group` with `trial_loop`, as `run_worker_group` runs them inside
+its Tune trial, here in a placement group of the same bundles (Tune is left out; the ranks run
+the same code). Each
 rank records what it holds of the sharded module (the transformer: frozen base + LoRA): its
 ZeRO-3 partition (`ds_tensor`, what `shard_fraction` counts) and, after its first optimizer step,
 the whole copies it keeps gathered besides: DeepSpeed keeps every parameter smaller than
@@ -146,14 +147,11 @@ def measure_trial(backbone: str, stage: int, args: argparse.Namespace) -> dict:
     }
 
 
-def group_worker(loop_config: dict) -> None:
-    """One Ray Train rank: the product's worker loop, with what the rank holds recorded (written
-    after the first step too, so that it survives a trial that fails later)."""
-    import ray.train
+def group_worker(loop_config: dict, rank: int, publish) -> None:
+    """One rank: the product's trial loop, with what the rank holds recorded (written after
+    the first step too, so that it survives a trial that fails later)."""
+    from trainables.workers import trial_loop
 
-    from trainables.workers import worker_loop
-
-    rank = ray.train.get_context().get_world_rank()
     out = Path(loop_config["bench_out"]) / f"rank{rank}.json"
     threshold = loop_config["bench_persistence_threshold"]
     if threshold is not None:
@@ -169,21 +167,9 @@ def group_worker(loop_config: dict) -> None:
         engine_module.deepspeed_config = with_threshold
     record: dict = {"rank": rank, "peak_rss_mb": None}
     instrument(record, lambda: out.write_text(json.dumps(record)))
-    worker_loop(loop_config)
+    trial_loop(loop_config, rank, publish)
     record["peak_rss_mb"] = peak_rss_mb()
     out.write_text(json.dumps(record))
-
-
-def last_report_callback(path: Path):
-    """A Ray Train callback (it runs in the Train controller's process) that keeps rank 0's
-    latest report in `path`, as TuneReportCallback forwards it to Tune in a sweep."""
-    from ray.train import UserCallback
-
-    class LastReport(UserCallback):
-        def after_report(self, run_context, metrics, checkpoint) -> None:
-            path.write_text(json.dumps(metrics[0]))
-
-    return LastReport()
 
 
 def measure_group(
@@ -194,11 +180,11 @@ def measure_group(
 
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", EXTENSIONS)
     import ray
-    from ray import train
-    from ray.train.torch import TorchTrainer
+    from ray.util.placement_group import placement_group, remove_placement_group
 
+    from orchestrator.resources import TrialResources
     from trainables.config import TrialConfig
-    from trainables.workers import group_scaling
+    from trainables.workers import run_group
 
     ray.init(include_dashboard=False, logging_level=logging.WARNING)
     results = []
@@ -207,41 +193,34 @@ def measure_group(
             config = TrialConfig.from_dict(
                 trial_dict(backbone, args, workers=2, zero_stage=3, worker_cpus=0.5)
             )
-            scaling, torch_config = group_scaling(config)
+            bundles = TrialResources(cpu=0.5, gpu=0.0, workers=2).bundles(config.worker_cpus)
             with tempfile.TemporaryDirectory(prefix="vdm-bench-group-") as tmp:
                 started = time.perf_counter()
-                trainer = TorchTrainer(
-                    group_worker,
-                    train_loop_config={
-                        "trial": dataclasses.asdict(config),
-                        "tracking": None,
-                        "cache_dir": None,
-                        "trial_key": f"bench-{backbone}",
-                        "trial_name": f"bench-{backbone}",
-                        "storage_dir": str(Path(tmp) / "storage"),
-                        "bench_out": tmp,
-                        "bench_persistence_threshold": threshold,
-                    },
-                    scaling_config=scaling,
-                    torch_config=torch_config,
-                    run_config=train.RunConfig(
-                        name=f"bench-{backbone}",
-                        storage_path=str(Path(tmp) / "ray"),
-                        callbacks=[last_report_callback(Path(tmp) / "last_report.json")],
-                        failure_config=train.FailureConfig(max_failures=0),
-                    ),
-                )
+                reports: list[dict] = []
+                group = placement_group(bundles, strategy="PACK")
+                ray.get(group.ready())
+                loop_config = {
+                    "trial": dataclasses.asdict(config),
+                    "tracking": None,
+                    "cache_dir": None,
+                    "trial_key": f"bench-{backbone}",
+                    "trial_name": f"bench-{backbone}",
+                    "storage_dir": str(Path(tmp) / "storage"),
+                    "bench_out": tmp,
+                    "bench_persistence_threshold": threshold,
+                }
                 try:
-                    trainer.fit()
+                    run_group(group_worker, loop_config, 2, 0.5, 0.0, reports.append, group)
                     outcome, failure = "finished", None
                 except Exception as error:  # what the ranks held until then is still recorded
                     outcome = f"failed: {type(error).__name__}"
                     failure = str(error)[-3000:]
+                finally:
+                    remove_placement_group(group)
                 wall = time.perf_counter() - started
                 files = [Path(tmp) / f"rank{r}.json" for r in (0, 1)]
                 ranks = [json.loads(f.read_text()) for f in files if f.exists()]
-                report_file = Path(tmp) / "last_report.json"
-                metrics = json.loads(report_file.read_text()) if report_file.exists() else {}
+                metrics = reports[-1] if reports else {}
             fractions = [metrics.get(f"shard_fraction_rank{r}") for r in (0, 1)]
             results.append(
                 {
@@ -309,7 +288,7 @@ def report(trials: list[dict], groups: list[dict], args: argparse.Namespace) -> 
     if groups:
         lines += [
             "",
-            "ZeRO-3 over a Ray Train group of 2 workers (gloo): what each rank holds of the"
+            "ZeRO-3 over a group of 2 ranks (gloo): what each rank holds of the"
             " sharded transformer (frozen + LoRA, fp32), KiB; fraction = partition / whole:",
             "",
             "| backbone | persistence threshold | rank | whole model, KiB | rank's partition, KiB |"

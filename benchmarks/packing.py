@@ -7,8 +7,8 @@ machine), so the card class is read from the cluster (`card_memory_gb`), each ki
 its share from `sweep_placement`, and Tune asks for it through `orchestrator.tuner.
 trial_placement`. Only the trainable is swapped for a probe: it sleeps its trial's `probe_s`
 seconds and records when it ran and on which GPU (`ray.get_gpu_ids()`); a trial that the
-policy spreads over several workers runs the probe in each rank of a Ray Train group with
-`trainables.workers.group_scaling`, as the product does (the Tune trial holds only a CPU).
+policy spreads over several workers runs the probe in each rank of a group with
+`trainables.workers.run_group`, as the product does (the Tune trial reserves the ranks' GPUs).
 
 Default mix on 4 GPUs of 80 GB: LTX tiny (¼ card), CogVideoX full (½), Wan full (1 card) and
 Wan full pinned to 2 workers (2 whole GPUs), durations drawn between `--min-s` and `--max-s`.
@@ -110,75 +110,76 @@ def _process_created() -> float:
 
 def light_placement(config: dict[str, Any]) -> Any:
     """`orchestrator.tuner.trial_placement` without importing the project (whose modules
-    import torch): the same key, the same table, the same request (`run` checks it is equal
+    import torch): the same key, the same table, the same bundles (`run` checks they are equal
     for every trial). With `--light-actors` the probes' actors start without torch, leaving
     Ray's and Tune's own latency."""
-    from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
+    from ray.tune.execution.placement_groups import PlacementGroupFactory
 
     trial = config["trial"]
     key = f"{trial.get('backbone', 'ltx')}/{trial.get('scale', 'tiny')}"
     if int(trial.get("workers", 1)) != 1:
         key += f"/w{int(trial['workers'])}"
     placement = config["placement"][key]
-    single = int(placement["workers"]) == 1
-    return resource_dict_to_pg_factory(
-        {"cpu": placement["cpu"], "gpu": placement["gpu"] if single else 0.0}
-    )
+    workers = int(placement["workers"])
+
+    def bundle(cpu: float, gpu: float) -> dict[str, float]:
+        return {"CPU": cpu, **({"GPU": gpu} if gpu else {})}
+
+    bundles = [bundle(placement["cpu"], placement["gpu"] if workers == 1 else 0.0)]
+    if workers > 1:
+        bundles += [bundle(trial.get("worker_cpus", 1.0), placement["gpu"])] * workers
+    return PlacementGroupFactory(bundles, strategy="PACK")
 
 
 def _group_probe(
     config: dict[str, Any], probe: dict[str, Any], name: str, start: float, heavy: bool
 ) -> None:
-    """The product's group: the trial's placement (`placed`) and `group_scaling`, whole GPUs
-    per worker; each rank sleeps and records its GPU ids."""
+    """The product's group: the trial's placement (`placed`) and `trainables.workers.
+    run_group` in the bundles the trial reserved; each rank sleeps and records its GPU ids."""
     import ray
-    from ray import train
-    from ray.train.torch import TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
+    from ray import tune
 
-    from trainables.config import TrialConfig, placement_key
-    from trainables.trial import placed
-    from trainables.workers import group_scaling
+    from trainables.workers import run_group
 
     trial = config["trial"]
-    placement = config["placement"][placement_key(trial)]
-    scaling, torch_config = group_scaling(placed(TrialConfig.from_dict(trial), placement))
+    placement = config["placement"][_key(trial)]
+    workers = int(placement["workers"])
     timeline.point(
         "probe.group_driver",
         trial_name=name,
         start=start,
         gpu_ids=[str(i) for i in ray.get_gpu_ids()],
-        workers=scaling.num_workers,
+        workers=workers,
         torch_imported=heavy,
     )
-    trainer = TorchTrainer(
+    run_group(
         rank_probe,
-        train_loop_config={
+        {
             "seconds": probe["seconds"],
             "trial_name": name,
             "kind": probe["kind"],
             "events": os.environ.get(timeline.ENV, ""),
         },
-        scaling_config=scaling,
-        torch_config=torch_config,
-        run_config=train.RunConfig(
-            name=f"{name}-group",
-            storage_path=str(Path(config["storage_dir"]) / "worker_groups"),
-            callbacks=[TuneReportCallback()],
-        ),
+        workers=workers,
+        worker_cpus=float(trial.get("worker_cpus", 1.0)),
+        gpus_per_worker=placement["gpu"],
+        publish=tune.report,
     )
-    trainer.fit()
     timeline.point("probe.group_done", trial_name=name)
 
 
-def rank_probe(loop_config: dict[str, Any]) -> None:
+def _key(trial: dict[str, Any]) -> str:
+    from trainables.config import placement_key
+
+    return placement_key(trial)
+
+
+def rank_probe(loop_config: dict[str, Any], rank: int, publish: Any) -> None:
     import ray
-    from ray import train
 
     if loop_config["events"]:
         os.environ[timeline.ENV] = loop_config["events"]
     start = time.time()
-    rank = train.get_context().get_world_rank()
     ids = [str(i) for i in ray.get_gpu_ids()]
     time.sleep(loop_config["seconds"])
     end = time.time()
@@ -191,9 +192,9 @@ def rank_probe(loop_config: dict[str, Any]) -> None:
         gpu_ids=ids,
         share=1.0 if ids else 0.0,
         rank=rank,
-        torch_imported=True,
+        torch_imported="torch" in sys.modules,
     )
-    train.report({"rank": rank, "gpu_ids": ",".join(ids)})
+    publish({"rank": rank, "gpu_ids": ",".join(ids)})
 
 
 def probe_trainable() -> Any:

@@ -2,7 +2,7 @@
 
 A full-scale trial gets the smallest share of one card (¼, ½ or all of it) whose memory covers
 the backbone's estimated peak (`MEMORY_GB`); a backbone that no single card holds gets several
-whole GPUs, as a Ray Train group of that many workers under DeepSpeed ZeRO-3. Tiny trials take
+whole GPUs, as a group of that many rank processes under DeepSpeed ZeRO-3. Tiny trials take
 one CPU, and a ¼ GPU share where the cluster has GPUs. Fractional shares are logical in Ray, so
 `cap_cuda_memory` makes them real: a trial's process cannot allocate more than its share.
 """
@@ -46,18 +46,22 @@ _CARD_CLASS = re.compile(r"vram_(\d+(?:\.\d+)?)gb")
 @dataclass(frozen=True)
 class TrialResources:
     """What one trial needs. `workers == 1`: one process holding `gpu` (a fraction of a card,
-    or 0 on the CPU). `workers > 1`: a Ray Train group of `workers` processes, each with `gpu`
+    or 0 on the CPU). `workers > 1`: a group of `workers` rank processes, each with `gpu`
     whole GPUs (1, or 0 on a CPU cluster); the Tune trial only drives the group with `cpu`."""
 
     cpu: float
     gpu: float
     workers: int = 1
 
-    def as_tune(self) -> dict[str, float]:
-        """The resources for `tune.with_resources`. With several workers the Tune trial itself
-        needs only its CPU: the Ray Train workers it starts request their GPUs themselves
-        (`ScalingConfig.resources_per_worker`), and GPUs held by the trial would sit idle."""
-        return {"cpu": self.cpu, "gpu": self.gpu if self.workers == 1 else 0.0}
+    def bundles(self, worker_cpus: float = 1.0) -> list[dict[str, float]]:
+        """The Tune trial's placement group. One process: a single bundle with its CPU and GPU
+        share. With several workers, bundle 0 for the trial's own process (CPU only: it drives
+        the group) and one bundle per rank with `worker_cpus` and its whole GPU, all reserved
+        together when Tune places the trial, so a group never waits for GPUs behind trials
+        placed after it (trainables.workers)."""
+        if self.workers == 1:
+            return [_bundle(self.cpu, self.gpu)]
+        return [_bundle(self.cpu, 0.0)] + [_bundle(worker_cpus, self.gpu)] * self.workers
 
     @property
     def total_gpus(self) -> float:
@@ -83,7 +87,7 @@ def _with_overrides(
     estimate: TrialResources, gpu: float | None, workers: int | None, card_gb: float | None
 ) -> TrialResources:
     """Overrides win over the estimate. `gpu` is what the whole trial gets: a share of one card
-    (one process), or k whole GPUs (k workers); `workers` is the size of its Ray Train group,
+    (one process), or k whole GPUs (k workers); `workers` is the size of its rank group,
     a whole GPU each (none on a cluster without GPUs). Given alone, `workers=1` keeps the
     estimate's share where that is one process, else takes a whole card."""
     if gpu is not None:
@@ -206,8 +210,12 @@ def sweep_placement(
     return out
 
 
-def tune_resources(placement: dict[str, float]) -> dict[str, float]:
-    """What the Tune trial itself asks for (see `TrialResources.as_tune`)."""
+def tune_bundles(placement: dict[str, float], worker_cpus: float = 1.0) -> list[dict[str, float]]:
+    """The Tune trial's placement group bundles (see `TrialResources.bundles`)."""
     return TrialResources(
         cpu=placement["cpu"], gpu=placement["gpu"], workers=int(placement["workers"])
-    ).as_tune()
+    ).bundles(worker_cpus)
+
+
+def _bundle(cpu: float, gpu: float) -> dict[str, float]:
+    return {"CPU": cpu, **({"GPU": gpu} if gpu else {})}

@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a share of one card (0.25, 0.5, 1) or a whole number of GPUs (that many workers)",
     )
     placement.add_argument(
-        "--workers", type=int, metavar="K", help="run each trial as a Ray Train group of K ranks"
+        "--workers", type=int, metavar="K", help="run each trial as a group of K ranks"
     )
     placement.add_argument(
         "--card-gb",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ray import tune
-from ray.tune.execution.placement_groups import PlacementGroupFactory, resource_dict_to_pg_factory
+from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-from orchestrator.resources import placement_key, tune_resources
+from orchestrator.resources import placement_key, tune_bundles
 from search_spaces import Sweep
 from trainables.config import TrialConfig
 from trainables.storage import Storage
@@ -29,21 +29,22 @@ def trial_placement(config: dict[str, Any]) -> PlacementGroupFactory:
     """Tune's per-trial resource request, from the sweep's placement table (param space) by the
     trial's backbone and scale; module-level so Ray can pickle it with the trainable."""
     placement = config["placement"][placement_key(config["trial"])]
-    return resource_dict_to_pg_factory(tune_resources(placement))
+    worker_cpus = config["trial"].get("worker_cpus", TrialConfig.worker_cpus)
+    # PACK: a group's ranks on as few nodes as fit (NCCL within a node), spread if they must.
+    return PlacementGroupFactory(tune_bundles(placement, worker_cpus), strategy="PACK")
 
 
-def reuses_actors(sweep: Sweep, placement: dict[str, dict[str, float]]) -> bool:
+def reuses_actors(sweep: Sweep) -> bool:
     """Whether Tune runs trials one after another in the same actor (worker process). A fresh
     actor is a new process that imports torch, diffusers, DeepSpeed and MLflow and pays their
     first calls again, ~11 s on a 2-core machine (benchmarks/sweep_overhead), all the while
-    holding its trial's GPU share idle (benchmarks/packing). So one-process trials reuse their
-    actors at every scale: Tune hands an actor only to a trial asking for the same resources,
-    and the trainable releases what its last trial left on the device first
-    (`trainables.trial.release_device_memory`). A sweep can refuse (`reuse_actors=False`).
-    Worker groups keep a fresh actor per trial unless the sweep asks."""
-    if sweep.reuse_actors is not None:
-        return sweep.reuse_actors
-    return all(int(p.get("workers", 1)) == 1 for p in placement.values())
+    holding its trial's GPU share idle (benchmarks/packing). So trials reuse their actors at
+    every scale: Tune hands an actor only to a trial asking for the same resources, and the
+    trainable releases what its last trial left on the device first
+    (`trainables.trial.release_device_memory`). A group trial's actor only drives its ranks,
+    which are fresh processes per trial; reusing it keeps the group's GPUs reserved for the
+    next group. A sweep can refuse (`reuse_actors=False`)."""
+    return True if sweep.reuse_actors is None else sweep.reuse_actors
 
 
 def build_tuner(
@@ -81,7 +82,7 @@ def build_tuner(
         param_space=param_space,
         tune_config=tune.TuneConfig(
             max_concurrent_trials=sweep.max_concurrent_trials,
-            reuse_actors=reuses_actors(sweep, placement),
+            reuse_actors=reuses_actors(sweep),
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
         ),

@@ -43,10 +43,10 @@ class TrialConfig:
     warmup_steps: int | None = None
     eps: float = 1e-8
     max_grad_norm: float = 1.0
-    # Distribution: one process with ZeRO-2 by default; workers > 1 runs a Ray Train group.
+    # Distribution: one process with ZeRO-2 by default; workers > 1 runs a group of ranks.
     zero_stage: int = 2
     workers: int = 1
-    worker_cpus: float = 1.0  # CPUs per Ray Train worker (each also gets a whole GPU if any)
+    worker_cpus: float = 1.0  # CPUs per rank of a group (each also gets a whole GPU if any)
     offload_optimizer: bool = False
     gradient_checkpointing: bool = False
     checkpoint_every: int = 100

@@ -50,8 +50,9 @@ def _free_port() -> int:
 
 
 def ensure_process_group() -> None:
-    """Join the group Ray Train made, or make a single-rank one on 127.0.0.1. DeepSpeed tries
-    MPI discovery (and fails) unless the rendezvous variables are set, even for a made group."""
+    """Join the group the trial's ranks made (trainables.workers), or make a single-rank one
+    on 127.0.0.1. DeepSpeed tries MPI discovery (and fails) unless the rendezvous variables are
+    set, even for a made group."""
     if dist.is_initialized():
         os.environ.setdefault("RANK", str(dist.get_rank()))
         os.environ.setdefault("WORLD_SIZE", str(dist.get_world_size()))

@@ -262,9 +262,14 @@ class StoredSession:
 
     @contextlib.contextmanager
     def restored(self) -> Iterator[Path | None]:
-        step = self.store.latest()
+        # Rank 0 looks and tells the others: every rank resumes from the same step, and none
+        # lists the trial's folder while rank 0 creates it (pyarrow's local listing can fail
+        # on a folder made under it).
+        step = None
         if rank() == 0:
+            step = self.store.latest()
             self.store.record_attempt(0 if step is None else step)
+        step = all_ranks(step)[0]
         if step is None:
             yield None
             return
@@ -298,8 +303,8 @@ def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
 
 def tune_trial(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable. `config` = {"trial": {...}, "tracking": {...},
-    "cache_dir": ..., "storage_dir": ...}; a trial with several workers runs them as a Ray
-    Train group inside this Tune trial."""
+    "cache_dir": ..., "storage_dir": ...}; a trial with several workers runs them as a group of
+    rank processes in the bundles this Tune trial reserved (trainables.workers)."""
     import ray
     from ray import tune
 
@@ -309,7 +314,7 @@ def tune_trial(config: dict[str, Any]) -> None:
     if trial.workers > 1:
         from trainables.workers import run_worker_group
 
-        run_worker_group(trial, config, key)
+        run_worker_group(trial, config, key, gpus_per_worker=placement.get("gpu", 0.0))
         return
     # torch would use every core of the node; a trial owns only its CPU share (and one thread
     # beats two at tiny sizes on a shared machine).

@@ -1,78 +1,177 @@
-"""A trial that needs several devices (Wan2.1-14B under ZeRO-3): a Ray Train `TorchTrainer`
-started from inside its Tune trial, whole devices per worker, DeepSpeed over NCCL on GPUs and
-gloo on the CPU.
+"""A trial that needs several devices (Wan2.1-14B under ZeRO-3): a group of rank processes,
+one whole device each, started by its Tune trial inside the trial's own placement group,
+DeepSpeed over NCCL on GPUs and gloo on the CPU.
 
-Ray 2.60's Train V2 cannot be handed to a Tuner, so the Tune trial drives it;
-`TuneReportCallback` forwards rank 0's metrics to Tune. Every rank puts its DeepSpeed shards in
-the trial's checkpoint folder on the sweep's storage (trainables.checkpoints) and rank 0 seals
-it, so a restarted group resumes from its newest complete sharded checkpoint.
+Tune reserves the trial's process (bundle 0) and every rank's device (bundles 1..k) at once,
+when it places the trial (`orchestrator.resources.TrialResources.bundles`). Written by hand
+rather than with Ray Train: Ray 2.60's Train V2 cannot be handed to a Tuner, and a
+`TorchTrainer` started inside a Tune trial asks for its GPUs only once that trial runs, in a
+placement group of its own, so one-process trials that Tune places in the meantime take the
+freed GPUs and the group waits for the queue to drain (benchmarks/packing: a group started
+100-175 s after the others, GPUs 26-35 % busy). Each rank is a Ray actor pinned to its bundle;
+Ray gives it its own GPU ids, so no two ranks of a group share a device.
+
+A rank that fails fails its Tune trial, whose retry (the sweep's `FailureConfig`) starts a
+new group that resumes from the trial's newest complete sharded checkpoint
+(trainables.checkpoints): every rank puts its shards in the step's folder and rank 0 seals it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import ray
-import torch
-from ray import train, tune
-from ray.train.torch import TorchConfig, TorchTrainer
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.util.placement_group import PlacementGroup
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from trainables.config import TrialConfig
-from trainables.storage import Storage
-from trainables.trial import StoredSession
-from trainables.trial import train as train_trial
+FIRST_RANK_BUNDLE = 1  # bundle 0 is the Tune trial's own process
+POLL_SECONDS = 1.0  # how often rank 0's reports are forwarded to Tune
+
+RankLoop = Callable[[dict[str, Any], int, Callable[[dict], None]], None]
 
 
-def worker_loop(loop_config: dict[str, Any]) -> None:
-    config = TrialConfig.from_dict(loop_config["trial"])
+class Rank:
+    """One rank's process. Threaded (`max_concurrency=2`), so the trial can collect the
+    rank's reports while `run` trains."""
+
+    def __init__(self) -> None:
+        self._reports: list[dict] = []
+        self._lock = threading.Lock()
+
+    def rendezvous(self) -> tuple[str, int]:
+        """Rank 0's address and a free port on its node, for the group's process group."""
+        with socket.socket() as sock:
+            sock.bind(("", 0))
+            port = sock.getsockname()[1]
+        return ray.util.get_node_ip_address(), port
+
+    def run(
+        self, loop: RankLoop, loop_config: dict[str, Any], rank: int, world: int, address: str
+    ) -> None:
+        import torch
+        import torch.distributed as dist
+
+        host, port = address.rsplit(":", 1)
+        # Each rank sees only its own GPU (Ray sets CUDA_VISIBLE_DEVICES), hence local rank 0.
+        os.environ.update(
+            MASTER_ADDR=host,
+            MASTER_PORT=port,
+            RANK=str(rank),
+            WORLD_SIZE=str(world),
+            LOCAL_RANK="0",
+            LOCAL_WORLD_SIZE="1",
+        )
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(
+            backend, init_method=f"tcp://{address}", rank=rank, world_size=world
+        )
+        try:
+            loop(loop_config, rank, self._publish)
+        finally:
+            dist.destroy_process_group()
+
+    def _publish(self, metrics: dict) -> None:
+        with self._lock:
+            self._reports.append(metrics)
+
+    def reports(self) -> list[dict]:
+        """What the rank reported since the last call."""
+        with self._lock:
+            reports, self._reports = self._reports, []
+        return reports
+
+
+def run_group(
+    loop: RankLoop,
+    loop_config: dict[str, Any],
+    workers: int,
+    worker_cpus: float,
+    gpus_per_worker: float,
+    publish: Callable[[dict], None],
+    group: PlacementGroup | None = None,
+) -> None:
+    """Run `loop(loop_config, rank, publish)` in `workers` ranks placed in the bundles the
+    current Tune trial reserved (or `group`'s), forwarding rank 0's reports to `publish` as
+    they come. Returns when every rank has; raises as soon as one fails (and stops the
+    others)."""
+    group = group or ray.util.get_current_placement_group()
+    reserved = 0 if group is None else len(group.bundle_specs) - FIRST_RANK_BUNDLE
+    if reserved < workers:
+        raise RuntimeError(
+            f"a group of {workers} workers needs a placement group with {workers} rank bundles "
+            f"after the trial's own; this trial has {max(reserved, 0)}"
+        )
+    rank_actor = ray.remote(Rank)
+    ranks = [
+        rank_actor.options(
+            num_cpus=worker_cpus,
+            num_gpus=gpus_per_worker,
+            max_concurrency=2,
+            scheduling_strategy=PlacementGroupSchedulingStrategy(
+                group, placement_group_bundle_index=FIRST_RANK_BUNDLE + r
+            ),
+        ).remote()
+        for r in range(workers)
+    ]
+    try:
+        host, port = ray.get(ranks[0].rendezvous.remote())
+        address = f"{host}:{port}"
+        pending = [
+            actor.run.remote(loop, loop_config, r, workers, address)
+            for r, actor in enumerate(ranks)
+        ]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+            ray.get(done)  # raises the first failure of a rank
+            for metrics in ray.get(ranks[0].reports.remote()):
+                publish(metrics)
+    finally:
+        for actor in ranks:
+            ray.kill(actor)
+
+
+def trial_loop(loop_config: dict[str, Any], rank: int, publish: Callable[[dict], None]) -> None:
+    """What each rank of a training group runs: the trial's own loop, on its shard."""
+    from trainables.config import TrialConfig
+    from trainables.trial import StoredSession, train
+
     session = StoredSession(
         loop_config["storage_dir"],
         loop_config["trial_key"],
         loop_config["trial_name"],
-        lambda metrics: train.report(metrics),
+        publish,
     )
-    train_trial(config, session, loop_config.get("tracking"), loop_config.get("cache_dir"))
-
-
-def group_scaling(config: TrialConfig) -> tuple[train.ScalingConfig, TorchConfig]:
-    """Whole devices per worker, so no two ranks of a group ever share one: Ray hands each
-    worker its own GPU ids. NCCL where the workers' torch is a CUDA build; gloo on the CPU and on
-    logical GPUs (`ray.init(num_gpus=...)`, as the tests run it)."""
-    use_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    scaling = train.ScalingConfig(
-        num_workers=config.workers,
-        use_gpu=use_gpu,
-        resources_per_worker={"CPU": config.worker_cpus, **({"GPU": 1} if use_gpu else {})},
+    train(
+        TrialConfig.from_dict(loop_config["trial"]),
+        session,
+        loop_config.get("tracking"),
+        loop_config.get("cache_dir"),
     )
-    return scaling, TorchConfig(backend="nccl" if use_gpu and torch.version.cuda else "gloo")
 
 
-def run_worker_group(config: TrialConfig, tune_config: dict[str, Any], key: str) -> None:
-    context = tune.get_context()
-    storage = Storage(tune_config["storage_dir"])
-    scaling, torch_config = group_scaling(config)
-    trainer = TorchTrainer(
-        worker_loop,
-        train_loop_config={
+def run_worker_group(
+    config: Any, tune_config: dict[str, Any], key: str, gpus_per_worker: float
+) -> None:
+    """A training trial of `config.workers` ranks (`config` is its placed TrialConfig)."""
+    from ray import tune
+
+    run_group(
+        trial_loop,
+        {
             "trial": dataclasses.asdict(config),
             "tracking": tune_config.get("tracking"),
             "cache_dir": tune_config.get("cache_dir"),
             "trial_key": key,
-            "trial_name": context.get_trial_name(),
+            "trial_name": tune.get_context().get_trial_name(),
             "storage_dir": tune_config["storage_dir"],
         },
-        scaling_config=scaling,
-        torch_config=torch_config,
-        run_config=train.RunConfig(
-            # Named by the trial's stable key, so a restored or retried trial finds its group.
-            name=f"{key}-workers",
-            storage_path=storage.path("worker_groups"),
-            storage_filesystem=storage.fs,
-            callbacks=[TuneReportCallback()],
-            failure_config=train.FailureConfig(max_failures=2),
-            checkpoint_config=train.CheckpointConfig(num_to_keep=2),
-        ),
+        workers=config.workers,
+        worker_cpus=config.worker_cpus,
+        gpus_per_worker=gpus_per_worker,
+        publish=tune.report,
     )
-    trainer.fit()

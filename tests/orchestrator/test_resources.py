@@ -1,6 +1,7 @@
 """The per-trial resources policy: the share of a card or the number of whole GPUs per backbone,
 scale and card class; and, on logical GPUs in a local Ray, that Tune packs fractional trials as
-the shares say and that a Ray Train group inside a trial gives each rank its own GPU."""
+the shares say and that a trial's group of ranks gives each rank its own GPU, reserved with the
+trial."""
 
 from __future__ import annotations
 
@@ -59,10 +60,14 @@ def test_tiny_scale_takes_a_cpu_and_a_quarter_card_where_there_are_gpus(backbone
     assert policy(backbone, "tiny", card) == expected
 
 
-def test_several_workers_leave_the_gpus_to_the_train_workers():
+def test_a_group_reserves_a_whole_gpu_per_rank_beside_the_trials_own_cpu():
     wan = policy("wan", "full", 24.0)
-    assert wan.as_tune() == {"cpu": 1.0, "gpu": 0.0} and wan.total_gpus == 3.0
-    assert policy("ltx", "full", 80.0).as_tune() == {"cpu": 1.0, "gpu": 0.25}
+    assert wan.total_gpus == 3.0
+    assert wan.bundles(worker_cpus=2.0) == [{"CPU": 1.0}] + [{"CPU": 2.0, "GPU": 1.0}] * 3
+    assert policy("ltx", "full", 80.0).bundles() == [{"CPU": 1.0, "GPU": 0.25}]
+    assert policy("ltx", "full", None).bundles() == [{"CPU": 1.0}]
+    on_cpus = TrialResources(cpu=0.5, gpu=0.0, workers=2)
+    assert on_cpus.bundles(worker_cpus=0.5) == [{"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5}]
     assert policy("wan", "full", 16.0).workers == 4  # ceil(60 / 16)
 
 
@@ -208,47 +213,34 @@ def test_half_gpu_trials_run_four_at_a_time_two_per_gpu(logical_gpus, tmp_path):
     assert {gpu: peak_overlap(spans) for gpu, spans in by_gpu.items()} == {"0": 2, "1": 2}
 
 
-# Ray Train and torch are imported inside the functions Ray runs, not by this module, which
-# every Tune trial process imports: four trial processes importing torch at once take ~15 s
-# on 2 cores.
+# torch is imported inside the functions Ray runs, not by this module, which every Tune trial
+# process imports: four trial processes importing torch at once take ~15 s on 2 cores.
 
 
-def rank_loop(config: dict) -> None:
-    from ray import train
+def rank_loop(config: dict, rank: int, publish) -> None:
+    import torch.distributed as dist
 
-    rank = train.get_context().get_world_rank()
     ids = [str(i) for i in ray.get_gpu_ids()]
+    world = dist.get_world_size()  # the ranks are one process group
     (Path(config["root"]) / f"rank{rank}.json").write_text(json.dumps(ids))
-    train.report({"rank": rank, "gpu_ids": ",".join(ids)})
+    publish({"rank": rank, "world": world, "gpu_ids": ",".join(ids)})
 
 
 def group_trial(config: dict) -> None:
-    """A Tune trial that needs only a CPU and drives a Ray Train group with the scaling of
-    trainables.workers: each worker requests its own whole GPU."""
-    from ray import train
-    from ray.train.torch import TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    from trainables.config import TrialConfig
-    from trainables.trial import placed
-    from trainables.workers import group_scaling
+    """A Tune trial that drives a group of ranks in the bundles it reserved, as
+    trainables.workers does for a training trial."""
+    from trainables.workers import run_group
 
     placement = config["placement"][placement_key(config["trial"])]
-    trial = placed(TrialConfig.from_dict({"task": "hflip", **config["trial"]}), placement)
     (Path(config["root"]) / "driver.json").write_text(json.dumps(ray.get_gpu_ids()))
-    scaling, torch_config = group_scaling(trial)
-    trainer = TorchTrainer(
+    run_group(
         rank_loop,
-        train_loop_config={"root": config["root"]},
-        scaling_config=scaling,
-        torch_config=torch_config,  # gloo: a CPU build of torch behind logical GPUs
-        run_config=train.RunConfig(
-            name="group",
-            storage_path=str(Path(config["root"]) / "train"),
-            callbacks=[TuneReportCallback()],
-        ),
+        {"root": config["root"]},
+        workers=int(placement["workers"]),
+        worker_cpus=1.0,
+        gpus_per_worker=placement["gpu"],
+        publish=tune.report,
     )
-    trainer.fit()
 
 
 def test_a_worker_group_trial_gives_each_rank_its_own_gpu(logical_gpus, tmp_path):
@@ -266,6 +258,40 @@ def test_a_worker_group_trial_gives_each_rank_its_own_gpu(logical_gpus, tmp_path
     ids = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(len(i) == 1 for i in ids) and ids[0] != ids[1], ids
     assert results[0].metrics["gpu_ids"] == ",".join(ids[0])  # rank 0's report reached Tune
+
+
+def group_or_filler(config: dict) -> None:
+    """A group trial (as `group_trial`), or a one-process trial holding its GPU for 3 s."""
+    if placement_key(config["trial"]).endswith("/w2"):
+        group_trial(config)
+        return
+    root = Path(config["root"])
+    (root / f"filler_{config['trial']['seed']}.json").write_text(json.dumps(time.time()))
+    time.sleep(3)
+
+
+def test_a_group_gets_its_gpus_when_tune_places_it_not_after_later_trials(logical_gpus, tmp_path):
+    """Trials placed after a group must not take the GPUs its ranks will need: with the ranks'
+    GPUs asked only once the group's trial runs, the two one-process trials behind it would
+    take both logical GPUs first and the ranks would start after them."""
+    group = {"backbone": "wan", "scale": "full", "weights": "/weights/wan", "workers": 2}
+    fillers = [{"backbone": "wan", "scale": "full", "weights": "/w", "seed": s} for s in (1, 2)]
+    placement = sweep_placement([group, *fillers], 80.0)
+    assert placement["wan/full/w2"]["workers"] == 2 and placement["wan/full"]["gpu"] == 1.0
+    tuner = tune.Tuner(
+        tune.with_resources(group_or_filler, trial_placement),
+        param_space={
+            "root": str(tmp_path),
+            "trial": tune.grid_search([group, *fillers]),
+            "placement": placement,
+        },
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name="order", verbose=0),
+    )
+    assert not tuner.fit().errors
+    ranks_ran = min((tmp_path / f"rank{r}.json").stat().st_mtime for r in (0, 1))
+    fillers_started = [json.loads(p.read_text()) for p in tmp_path.glob("filler_*.json")]
+    assert len(fillers_started) == 2
+    assert ranks_ran < min(fillers_started), (ranks_ran, fillers_started)
 
 
 def test_the_shares_table_of_docs_cluster_md_is_the_policy():

@@ -1,8 +1,10 @@
-"""A trial with 2 workers runs as a Ray Train group inside its Tune trial, under ZeRO-3: each
+"""A trial with 2 workers runs as a group of ranks inside its Tune trial, under ZeRO-3: each
 rank holds about half of the (sharded) parameters, and the trial still ends as one MLflow run
-with its adapter."""
+with its adapter. Two such trials run one after the other in the same (reused) Tune actor, each
+with fresh ranks in the bundles that actor keeps reserved."""
 
 import argparse
+import json
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -12,9 +14,10 @@ from search_spaces import Sweep
 from trainables.config import TrialConfig
 
 SWEEP = Sweep(
-    description="one ZeRO-3 trial on two workers",
+    description="two ZeRO-3 trials on two workers each",
     trials=[
         dict(
+            seed=seed,
             task="hflip",
             n=2,
             steps=4,
@@ -31,7 +34,9 @@ SWEEP = Sweep(
             zero_stage=3,
             worker_cpus=0.5,
         )
+        for seed in (1, 2)
     ],
+    max_concurrent_trials=1,
     resources={"cpu": 0.5},  # the Tune trial only drives the group
 )
 
@@ -53,11 +58,23 @@ def test_zero3_shards_the_model_across_two_workers(finished):
         for r in client.search_runs([experiment.experiment_id])
         if "mlflow.parentRunId" in r.data.tags
     ]
-    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    metrics = runs[0].data.metrics
-    fractions = [metrics["shard_fraction_rank0"], metrics["shard_fraction_rank1"]]
-    assert all(0.45 <= f <= 0.55 for f in fractions), fractions
-    assert sum(fractions) == pytest.approx(1.0, abs=0.02)
-    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "loss")] == [1, 2, 3, 4]
-    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "adapter")}
-    assert "adapter/pytorch_lora_weights.safetensors" in artifacts
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        metrics = run.data.metrics
+        fractions = [metrics["shard_fraction_rank0"], metrics["shard_fraction_rank1"]]
+        assert all(0.45 <= f <= 0.55 for f in fractions), fractions
+        assert sum(fractions) == pytest.approx(1.0, abs=0.02)
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert [m.step for m in history] == [1, 2, 3, 4]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}
+        assert "adapter/pytorch_lora_weights.safetensors" in artifacts
+
+
+def test_the_second_group_reuses_the_first_ones_tune_actor(finished):
+    pids = {
+        json.loads(line)["pid"]
+        for path in finished.glob("*/result.json")
+        for line in path.read_text().splitlines()
+    }
+    assert len(list(finished.glob("*/result.json"))) == 2
+    assert len(pids) == 1, pids
