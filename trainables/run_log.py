@@ -10,6 +10,7 @@ because Ray reuses worker processes across trials.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ class RunLog:
         self.logged_through = logged_through  # metrics at steps up to here are already logged
         self._buffer: list[Metric] = []
         self._flushed_at = time.monotonic()
+        # The training thread adds points while a checkpoint's write flushes them on another
+        # (trainables.trial.BackgroundWrites): one lock for the buffer, one for the store.
+        self._buffer_lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -77,9 +82,13 @@ class RunLog:
         if step <= self.logged_through:
             return
         now = int(time.time() * 1000)
-        for key, value in metrics.items():
-            if math.isfinite(float(value)):
-                self._buffer.append(Metric(key, float(value), now, step))
+        points = [
+            Metric(key, float(value), now, step)
+            for key, value in metrics.items()
+            if math.isfinite(float(value))
+        ]
+        with self._buffer_lock:
+            self._buffer.extend(points)
         if time.monotonic() - self._flushed_at > FLUSH_SECONDS:
             self.flush()
 
@@ -87,11 +96,19 @@ class RunLog:
         """Store every buffered point now. Called before a checkpoint is written: a resumed
         trial re-logs only the steps after its checkpoint, so every step up to it must be
         stored by then."""
-        for start in range(0, len(self._buffer), MAX_METRICS_PER_BATCH):
-            chunk = self._buffer[start : start + MAX_METRICS_PER_BATCH]
-            self.client.log_batch(self.run_id, metrics=chunk)
-        self._buffer.clear()
-        self._flushed_at = time.monotonic()
+        with self._write_lock:
+            with self._buffer_lock:
+                points, self._buffer = self._buffer, []
+            try:
+                while points:
+                    chunk = points[:MAX_METRICS_PER_BATCH]
+                    self.client.log_batch(self.run_id, metrics=chunk)
+                    del points[: len(chunk)]
+            finally:
+                if points:  # not stored: back in front of the buffer for the next flush
+                    with self._buffer_lock:
+                        self._buffer[:0] = points
+            self._flushed_at = time.monotonic()
 
     def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)

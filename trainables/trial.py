@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -168,6 +171,8 @@ def train(
     losses: list[torch.Tensor] = []
     metrics: dict[str, float] = {}
     samples: list[Sample] = []
+    # One process in a sweep: checkpoints are written out while the next steps train.
+    writes = BackgroundWrites(enabled=isinstance(session, StoredSession) and len(shards) == 1)
     try:
         while step < config.steps:
             # The batch is drawn on the device: no host round trip on the step path.
@@ -199,24 +204,35 @@ def train(
                 run.log_metrics(metrics, step)
             stopping = preemption.requested() and not last
             if step % config.checkpoint_every == 0 or last or stopping:
-                if run is not None:
+                writes.wait()  # the previous checkpoint is out (or its error raised) first
+                background = writes.enabled and not (last or stopping)
+                if run is not None and not background:
                     run.flush()
                 generators = all_ranks(generator.get_state())
-                with tempfile.TemporaryDirectory() as tmp:
-                    state = {
-                        "step": step,
-                        "generators": generators,
-                        "mlflow_run_id": run.run_id if run else None,
-                        "final_metrics": metrics if last else None,
-                    }
-                    save_checkpoint(engine, Path(tmp), state)
+                state = {
+                    "step": step,
+                    "generators": generators,
+                    "mlflow_run_id": run.run_id if run else None,
+                    "final_metrics": metrics if last else None,
+                }
+                folder: Path | None = Path(tempfile.mkdtemp(prefix="vdm-checkpoint-"))
+                try:
+                    save_checkpoint(engine, folder, state)
                     if last:
                         with full_parameters(engine, trainable_only=True):
                             if me == 0:
-                                backbone.save_adapter(Path(tmp) / "adapter")
+                                backbone.save_adapter(folder / "adapter")
                         if run is not None:
-                            log_final_artifacts(run, backbone, config, split.val, samples, tmp)
-                    session.report({**metrics, "step": step}, Path(tmp))
+                            log_final_artifacts(run, backbone, config, split.val, samples, folder)
+                    if background:
+                        writes.submit(functools.partial(write_out, run, session, folder, step))
+                        folder = None  # the background write owns it now
+                        session.report({**metrics, "step": step})
+                    else:
+                        session.report({**metrics, "step": step}, folder)
+                finally:
+                    if folder is not None:
+                        shutil.rmtree(folder, ignore_errors=True)
                 if stopping:
                     notice = f"spot notice: checkpointed at step {step}"
                     print(f"{session.trial_name}: {notice}; stopping for the retry", flush=True)
@@ -224,16 +240,68 @@ def train(
             elif metrics:
                 session.report({**metrics, "step": step})
     except BaseException:
+        # A checkpoint already on its way is still a good one: let it land, then fail.
+        with contextlib.suppress(Exception):
+            writes.close()
         if run is not None:
             run.finish("FAILED")
         raise
+    writes.close()
     if run is not None:
         run.finish()
     return {**metrics, "step": step}
 
 
+class BackgroundWrites:
+    """A one-process trial's checkpoint writes (its MLflow points, the upload, the manifest) on
+    a thread of their own while the next steps train: at full scale each upload is ~1 GB of
+    LoRA and optimizer state, seconds to S3 every `checkpoint_every` steps. At most one is in
+    flight: the next checkpoint and the trial's end wait for it and raise its error on the
+    training thread. Not for groups: their writes are collective (barriers), which must stay in
+    step order on every rank."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="checkpoint-writes") if enabled else None
+        )
+        self._pending: Future | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._pool is not None
+
+    def submit(self, write: Callable[[], None]) -> None:
+        if self._pool is None:
+            raise RuntimeError("background checkpoint writes are off for this trial")
+        self.wait()
+        self._pending = self._pool.submit(write)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+
+
+def write_out(run: RunLog | None, session: StoredSession, folder: Path, step: int) -> None:
+    """Store a checkpoint written locally: the MLflow points up to its step first (a resumed
+    trial re-logs only the steps after its checkpoint), then its files and manifest."""
+    try:
+        if run is not None:
+            run.flush()
+        session.store(folder, step)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def log_final_artifacts(
-    run: RunLog, backbone: Backbone, config: TrialConfig, pairs: list, samples: list, tmp: str
+    run: RunLog, backbone: Backbone, config: TrialConfig, pairs: list, samples: list, tmp: Path
 ) -> None:
     run.log_artifacts(Path(tmp) / "adapter", "adapter")
     media = Path(tmp) / "media"
@@ -255,7 +323,7 @@ class StoredSession:
     def __init__(
         self, storage_uri: str, key: str, trial_name: str, publish: Callable[[dict], None]
     ) -> None:
-        self.store = CheckpointStore(Storage(storage_uri), key)
+        self.checkpoints = CheckpointStore(Storage(storage_uri), key)
         self.trial_id = key
         self.trial_name = trial_name
         self._publish = publish
@@ -267,24 +335,28 @@ class StoredSession:
         # on a folder made under it).
         step = None
         if rank() == 0:
-            step = self.store.latest()
-            self.store.record_attempt(0 if step is None else step)
+            step = self.checkpoints.latest()
+            self.checkpoints.record_attempt(0 if step is None else step)
         step = all_ranks(step)[0]
         if step is None:
             yield None
             return
         with tempfile.TemporaryDirectory() as tmp:
-            yield self.store.restore(step, Path(tmp))
+            yield self.checkpoints.restore(step, Path(tmp))
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None:
         if checkpoint_dir is not None:
-            step = int(metrics["step"])
-            self.store.upload(checkpoint_dir, step)
-            barrier()  # every rank's shards are up before the manifest says so
-            if rank() == 0:
-                self.store.seal(step)
-            barrier()
+            self.store(checkpoint_dir, int(metrics["step"]))
         self._publish(metrics)
+
+    def store(self, checkpoint_dir: Path, step: int) -> None:
+        """Put this rank's checkpoint files on the storage; rank 0 seals the step once every
+        rank's are up."""
+        self.checkpoints.upload(checkpoint_dir, step)
+        barrier()  # every rank's shards are up before the manifest says so
+        if rank() == 0:
+            self.checkpoints.seal(step)
+        barrier()
 
 
 def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:

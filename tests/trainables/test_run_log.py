@@ -2,6 +2,7 @@
 (at checkpoints and at the end), in MLflow-sized batches; a re-attached run skips the steps it
 already holds."""
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.tracking import start_parent_run
@@ -58,3 +59,27 @@ def test_a_re_attached_run_skips_the_steps_it_holds(tmp_path):
     again.finish()
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert steps(client, first.run_id, "loss") == list(range(1, 9))
+
+
+def test_points_a_failed_flush_could_not_store_go_out_with_the_next(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_log, "MAX_METRICS_PER_BATCH", 4)
+    log, _ = open_run(tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for step in range(1, 11):
+        log.log_metrics({"loss": float(step)}, step)
+    log_batch = log.client.log_batch
+    calls = []
+
+    def second_batch_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("tracking server away")
+        return log_batch(*args, **kwargs)
+
+    monkeypatch.setattr(log.client, "log_batch", second_batch_fails)
+    with pytest.raises(ConnectionError):
+        log.flush()
+    assert steps(client, log.run_id, "loss") == [1, 2, 3, 4]
+    log.log_metrics({"loss": 11.0}, 11)  # added while the store was away
+    log.flush()
+    assert steps(client, log.run_id, "loss") == list(range(1, 12))
