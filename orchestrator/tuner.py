@@ -47,6 +47,23 @@ def reuses_actors(sweep: Sweep) -> bool:
     return True if sweep.reuse_actors is None else sweep.reuse_actors
 
 
+def groups_first(
+    trials: list[dict[str, Any]], placement: dict[str, dict[str, float]]
+) -> list[dict[str, Any]]:
+    """The trials in the order Tune places them: groups of ranks first, then the rest in the
+    sweep's own order. A group needs several whole cards at once: placed first, it gets them
+    while the cluster is empty; placed among small shares, it waits until enough cards are
+    empty at the same time (benchmarks/packing: 12 % of the GPU time idle that way). Sorting
+    every trial by size was worse: each size then starts as a block, and the fresh actors of a
+    new size start (~40 s of imports) with the cluster idle. Which trials the sweep has
+    (`orchestrator.identity`) does not depend on the order."""
+
+    def is_group(trial: dict[str, Any]) -> bool:
+        return int(placement[placement_key(trial)]["workers"]) > 1
+
+    return sorted(trials, key=is_group, reverse=True)  # stable: the rest keep their order
+
+
 def build_tuner(
     sweep: Sweep,
     storage: Storage,
@@ -61,7 +78,7 @@ def build_tuner(
     each trial's resources by backbone and scale."""
     trainable = tune.with_resources(spot_aware_trainable(), trial_placement)
     param_space: dict[str, Any] = {
-        "trial": tune.grid_search(sweep.trials),
+        "trial": tune.grid_search(groups_first(sweep.trials, placement)),
         "tracking": tracking,
         "placement": placement,
         "cache_dir": storage.child("cache").uri,
