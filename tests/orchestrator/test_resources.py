@@ -348,3 +348,31 @@ def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
     assert (alone.workers, alone.zero_stage, alone.gradient_checkpointing) == (1, 2, True)
     tiny = TrialConfig.from_dict({"task": "hflip"})
     assert placed(tiny, {"cpu": 1.0, "gpu": 0.25, "workers": 1}) == tiny
+
+
+def failing_rank(config: dict, rank: int, publish) -> None:
+    if rank == 1:
+        raise RuntimeError("rank 1 lost its device")
+    time.sleep(60)  # rank 0 would go on for a minute: the group must not wait for it
+
+
+def test_a_failing_rank_fails_the_group_at_once_and_stops_the_others(logical_gpus):
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    from trainables.workers import run_group
+
+    group = placement_group(TrialResources(cpu=1.0, gpu=1.0, workers=2).bundles())
+    ray.get(group.ready())
+    try:
+        started = time.monotonic()
+        with pytest.raises(ray.exceptions.RayTaskError, match="rank 1 lost its device"):
+            run_group(failing_rank, {}, 2, 1.0, 1.0, lambda metrics: None, group)
+        assert time.monotonic() - started < 30
+        # The ranks were stopped: their bundles' GPUs are free again for the retry.
+        free = f"GPU_group_{group.id.hex()}"
+        deadline = time.monotonic() + 20
+        while ray.available_resources().get(free, 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ray.available_resources().get(free, 0) == 2
+    finally:
+        remove_placement_group(group)
