@@ -15,9 +15,6 @@ Interpreter start and exit: from spawning that process to its first step, and fr
 step to its end (the CPU figure of the start is `python -c pass`'s). A process importing only
 `tasks` and `search_spaces` shows what a dry run would cost if the trial settings needed no
 torch or diffusers.
-`--what-if-cached-registries` also times the steps with `backbone_names()` and the task
-registry's discovery memoized in that process (as if their modules cached them): they scan the
-package folders on every call, several times per trial.
 
 Part 2, Ray Tune's own overhead: a Tuner over a function trainable that reports once and
 returns, `grid_search` over `--ray-trials` values, a local Ray with `num_cpus=2`, 1 CPU per
@@ -27,7 +24,7 @@ Seconds per trial = `Tuner.fit` wall / trials (`ray.init` reported apart).
 
 The machine is shared (2 cores): the load average before and after each part is recorded.
 
-    .venv/bin/python -m benchmarks.sweep_machinery [--repeats 3] [--what-if-cached-registries]
+    .venv/bin/python -m benchmarks.sweep_machinery [--repeats 3]
         [--ray-trials 1000] [--ray-trials-fresh 50] [--skip-dry-run] [--skip-ray]
         [--cli OLD_SWEEP_PY] [--out benchmarks/results/sweep_machinery.json]
 """
@@ -36,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import gc
 import importlib
 import io
@@ -108,27 +104,7 @@ def time_process(code: str, repeats: int) -> dict[str, float]:
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
-@contextlib.contextmanager
-def cached_registries():
-    """Memoize the backbone and task registries' discovery in this process (a what-if)."""
-    import tasks.registry
-    import trainables.backbones
-    import trainables.config
-
-    names = functools.cache(trainables.backbones.backbone_names)
-    discover = functools.cache(tasks.registry._discover)
-    saved = (trainables.backbones.backbone_names, trainables.config.backbone_names)
-    saved_discover = tasks.registry._discover
-    trainables.backbones.backbone_names = trainables.config.backbone_names = names
-    tasks.registry._discover = discover
-    try:
-        yield
-    finally:
-        trainables.backbones.backbone_names, trainables.config.backbone_names = saved
-        tasks.registry._discover = saved_discover
-
-
-def phases(argv: list[str], what_if: bool) -> dict[str, Any]:
+def phases(argv: list[str]) -> dict[str, Any]:
     """`main`'s dry-run steps one after another in this (fresh) process, each timed: wall and
     CPU seconds (`time.process_time`)."""
     spent: dict[str, list[float]] = {}
@@ -151,29 +127,24 @@ def phases(argv: list[str], what_if: bool) -> dict[str, Any]:
         from tasks import task_names
 
         task_names()
-    with contextlib.ExitStack() as stack:
-        if what_if:
-            stack.enter_context(cached_registries())
-        with phase("parse, load sweep, CLI axes (apply_overrides)"):
-            args = sweep.parse_args(argv)
-            loaded = sweep.load_sweep(args.sweep)
-            trials = sweep.apply_overrides(loaded.trials, args)
-        with phase("TrialConfig.from_dict per trial"):
-            configs = [sweep.TrialConfig.from_dict(trial) for trial in trials]
-        with phase("resources placement"):
-            sweep.sweep_placement(trials, sweep.DEFAULT_CARD_GB, loaded.resources, None, None)
-        with phase("GPU-hours estimate"):
-            sweep.gpu_hours(trials)
-        with phase("JSON lines"):
-            buffer = io.StringIO()
-            buffer.write("".join(f"{sweep.trial_line(config)}\n" for config in configs))
+    with phase("parse, load sweep, CLI axes (apply_overrides)"):
+        args = sweep.parse_args(argv)
+        loaded = sweep.load_sweep(args.sweep)
+        trials = sweep.apply_overrides(loaded.trials, args)
+    with phase("TrialConfig.from_dict per trial"):
+        configs = [sweep.TrialConfig.from_dict(trial) for trial in trials]
+    with phase("resources placement"):
+        sweep.sweep_placement(trials, sweep.DEFAULT_CARD_GB, loaded.resources, None, None)
+    with phase("GPU-hours estimate"):
+        sweep.gpu_hours(trials)
+    with phase("JSON lines"):
+        buffer = io.StringIO()
+        buffer.write("".join(f"{sweep.trial_line(config)}\n" for config in configs))
     return {"trials": len(configs), "phases": spent, "first": first, "last": time.monotonic()}
 
 
-def run_phases(argv: list[str], what_if: bool) -> dict[str, Any]:
+def run_phases(argv: list[str]) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.sweep_machinery", "--phases-only", *argv]
-    if what_if:
-        command.insert(3, "--what-if-cached-registries")
     spawned = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True)
     ended = time.monotonic()
@@ -253,18 +224,15 @@ def print_cli(cli: list[dict]) -> None:
         )
 
 
-def print_dry_run(cli: list[dict], start: dict, floor: dict, split: dict, what_if: dict | None):
+def print_dry_run(cli: list[dict], start: dict, floor: dict, split: dict) -> None:
     print_cli(cli)
     print()
     print(
         f"Where the time goes (`{' '.join(GRID_ALL)}`, the steps of `main` in one fresh process):"
     )
     print()
-    header = "| step | wall (s) | CPU (s) |"
-    if what_if:
-        header += " CPU, registries cached (what-if) |"
-    print(header)
-    print("| --- | --- | --- |" + (" --- |" if what_if else ""))
+    print("| step | wall (s) | CPU (s) |")
+    print("| --- | --- | --- |")
     rows = {"interpreter start (spawn → first import)": [split["start_s"], start["cpu_s"]]}
     rows |= split["phases"]
     rows["exit (interpreter teardown)"] = [split["exit_s"], float("nan")]
@@ -273,17 +241,10 @@ def print_dry_run(cli: list[dict], start: dict, floor: dict, split: dict, what_i
         return "–" if value != value else f"{value:.2f}"  # nan: not measured
 
     for name, (wall, cpu) in rows.items():
-        extra = ""
-        if what_if:
-            extra = f" {cell(what_if['phases'].get(name, [wall, cpu])[1])} |"
-        print(f"| {name} | {wall:.2f} | {cell(cpu)} |{extra}")
+        print(f"| {name} | {wall:.2f} | {cell(cpu)} |")
     wall = sum(w for w, _ in rows.values())
     cpu = sum(c for _, c in rows.values() if c == c)  # teardown: no CPU figure (nan)
-    extra = ""
-    if what_if:
-        others = {**rows, **what_if["phases"]}
-        extra = f" **{sum(c for _, c in others.values() if c == c):.2f}** |"
-    print(f"| **sum** | **{wall:.2f}** | **{cpu:.2f}** |{extra}")
+    print(f"| **sum** | **{wall:.2f}** | **{cpu:.2f}** |")
     print()
     print(
         f"A process that imports only `tasks` and `search_spaces` (what a dry run would import "
@@ -307,7 +268,6 @@ def print_ray(runs: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--what-if-cached-registries", action="store_true")
     parser.add_argument("--ray-trials", type=int, default=1000)
     parser.add_argument("--ray-trials-fresh", type=int, default=50)
     parser.add_argument("--skip-dry-run", action="store_true")
@@ -323,7 +283,7 @@ def main() -> None:
     parser.add_argument("--ray-only", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phases_only is not None:
-        print(json.dumps(phases(args.phases_only, args.what_if_cached_registries)), flush=True)
+        print(json.dumps(phases(args.phases_only)), flush=True)
         gc.freeze()  # as `python -m orchestrator.sweep ... --dry-run` does before it exits
         return
     if args.ray_only:
@@ -340,17 +300,15 @@ def main() -> None:
     if not args.skip_dry_run and args.cli is None:
         start = time_process("pass", args.repeats)
         floor = time_process("import tasks, search_spaces", args.repeats)
-        split = run_phases(GRID_ALL, False)
-        what_if = run_phases(GRID_ALL, True) if args.what_if_cached_registries else None
+        split = run_phases(GRID_ALL)
         record["dry_run"] = {
             "target_s": TARGET_S,
             "runs": cli,
             "interpreter_start": start,
             "import_tasks_and_search_spaces_only": floor,
             "phases_wall_cpu_s": split,
-            "phases_cached_registries_wall_cpu_s": what_if,
         }
-        print_dry_run(cli, start, floor, split, what_if)
+        print_dry_run(cli, start, floor, split)
     if not args.skip_ray:
         runs = []
         if args.ray_trials > 0:

@@ -30,7 +30,6 @@ SWEEP = Sweep(
             ("QK", "QKVO"),
         )
     ],
-    reuse_actors=True,
     tables=[
         Table("Trajectory", "trajectory", {"modules": "QKVO"}),
         Table("Modules", "modules", {"trajectory": "quadratic"}),

@@ -150,17 +150,14 @@ def test_cap_cuda_memory_does_nothing_without_cuda():
 
 @pytest.fixture(scope="module")
 def logical_gpus():
-    """A local Ray with 2 logical GPUs on this CPU machine; Train V2, as Ray 2.60 runs it by
-    default, set explicitly for the Ray processes and restored after."""
+    """A local Ray with 2 logical GPUs on this CPU machine."""
     if ray.is_initialized():
         ray.shutdown()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_TRAIN_V2_ENABLED", "1")
-        ray.init(num_cpus=8, num_gpus=2, include_dashboard=False, logging_level="WARNING")
-        try:
-            yield
-        finally:
-            ray.shutdown()
+    ray.init(num_cpus=8, num_gpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def timed_trial(config: dict) -> None:
