@@ -116,7 +116,7 @@ def light_placement(config: dict[str, Any]) -> Any:
     from ray.tune.execution.placement_groups import PlacementGroupFactory
 
     trial = config["trial"]
-    key = f"{trial.get('backbone', 'ltx')}/{trial.get('scale', 'tiny')}"
+    key = f"{trial.get('backbone', 'cogvideox')}/{trial.get('scale', 'tiny')}"
     if int(trial.get("workers", 1)) != 1:
         key += f"/w{int(trial['workers'])}"
     placement = config["placement"][key]
@@ -221,6 +221,24 @@ def probe_trials(
     return trials, probes
 
 
+def sweep_probe_trials(
+    name: str, min_s: float, max_s: float, seed: int
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A real sweep's trials, in its own order, at full scale (placeholder weights: probes load
+    nothing); the seed is replaced by the trial's index, which keys its probe."""
+    from search_spaces import load_sweep
+    from trainables.config import backbone_and_scale
+
+    rng = random.Random(seed)
+    trials, probes = [], {}
+    for i, trial in enumerate(load_sweep(name).trials):
+        backbone, _ = backbone_and_scale(trial)
+        trials.append({**trial, "scale": "full", "weights": f"/w/{backbone}", "seed": i})
+        label = f"{backbone} full" + (f", {trial['workers']} workers" if "workers" in trial else "")
+        probes[str(i)] = {"kind": label, "seconds": round(rng.uniform(min_s, max_s), 2)}
+    return trials, probes
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import ray
 
@@ -228,7 +246,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import orchestrator.tuner as tuner_module
     from search_spaces import Sweep
 
-    trials, probes = probe_trials(args.mix, args.min_s, args.max_s, args.seed)
+    if args.sweep:
+        trials, probes = sweep_probe_trials(args.sweep, args.min_s, args.max_s, args.seed)
+    else:
+        trials, probes = probe_trials(args.mix, args.min_s, args.max_s, args.seed)
     (work / "probes.json").write_text(json.dumps(probes))
     os.environ[PROBES_ENV] = str(work / "probes.json")  # before Ray starts: workers inherit it
     kwargs = {} if args.reuse_actors == "sweep" else {"reuse_actors": args.reuse_actors == "on"}
@@ -493,6 +514,11 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",")],
         default=[12, 8, 4, 2],
         help="how many trials of: ltx tiny, cogvideox full, wan full, wan full on 2 workers",
+    )
+    parser.add_argument(
+        "--sweep",
+        help="probe a real sweep's trials (search_spaces/NAME.py) at full scale, in its own "
+        "order, instead of --mix",
     )
     parser.add_argument("--min-s", type=float, default=6.0)
     parser.add_argument("--max-s", type=float, default=18.0)

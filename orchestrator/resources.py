@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 
 from orchestrator.gpu_estimates import memory_table
-from trainables.config import placement_key
+from trainables.config import backbone_and_scale, placement_key
 
 # Applied in the trial itself (trainables), re-exported here with the rest of the policy.
 from trainables.devices import cap_cuda_memory as cap_cuda_memory
@@ -199,9 +199,7 @@ def sweep_placement(
         if workers is None and own_workers > 1:
             workers = own_workers
         share = gpu if workers is None or gpu is None or gpu >= 1 else None
-        chosen = policy(
-            trial.get("backbone", "ltx"), trial.get("scale", "tiny"), card_gb, share, workers
-        )
+        chosen = policy(*backbone_and_scale(trial), card_gb, share, workers)
         out[key] = {
             "cpu": float(pinned.get("cpu", chosen.cpu)),
             "gpu": chosen.gpu,

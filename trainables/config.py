@@ -135,9 +135,16 @@ class TrialConfig:
         return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
 
 
+def backbone_and_scale(trial: dict) -> tuple[str, str]:
+    """What a trial's settings run on, the dataclass's defaults filled in (a sweep may leave the
+    backbone out: it then runs CogVideoX, and must be placed as CogVideoX)."""
+    return trial.get("backbone", TrialConfig.backbone), trial.get("scale", TrialConfig.scale)
+
+
 def placement_key(trial: dict) -> str:
     """Trials share a placement by backbone and scale (and by their own worker count where a
     sweep pins one in the trial config)."""
-    key = f"{trial.get('backbone', 'ltx')}/{trial.get('scale', 'tiny')}"
+    backbone, scale = backbone_and_scale(trial)
+    key = f"{backbone}/{scale}"
     workers = int(trial.get("workers", 1))
     return key if workers == 1 else f"{key}/w{workers}"

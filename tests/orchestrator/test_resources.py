@@ -332,6 +332,19 @@ def test_sweep_placement_precedence_cli_then_sweep_then_policy():
         sweep_placement([trial], 80.0, override_workers=0)
 
 
+def test_a_trial_without_a_backbone_is_placed_as_the_backbone_it_runs():
+    """The `tasks` sweep leaves the backbone out: its trials run CogVideoX (TrialConfig's
+    default), so they need CogVideoX's share, not a smaller one."""
+    from trainables.config import TrialConfig
+
+    trial = {"task": "hflip", "scale": "full", "weights": "/w"}
+    assert TrialConfig.from_dict(trial).backbone == "cogvideox"
+    assert sweep_placement([trial], 80.0) == {
+        "cogvideox/full": {"cpu": 1.0, "gpu": 0.5, "workers": 1}
+    }
+    assert placement_key({"task": "hflip"}) == "cogvideox/tiny"
+
+
 def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
     from trainables.config import TrialConfig
     from trainables.trial import placed
