@@ -14,7 +14,6 @@ import gc
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ import torch
 from tasks import get_task, render
 from trainables import preemption
 from trainables.backbones import Backbone, Sample, load
+from trainables.background_writes import BackgroundWrites
 from trainables.cache import TensorCache, content_key
 from trainables.checkpoints import CheckpointStore, trial_key
 from trainables.config import TrialConfig, placement_key
@@ -39,6 +39,7 @@ from trainables.engine import (
     samples_on_every_rank,
     save_checkpoint,
     shard_fraction,
+    write_checkpoints_with,
 )
 from trainables.lora import add_lora
 from trainables.media import strip, write_png, write_video
@@ -173,6 +174,8 @@ def train(
     samples: list[Sample] = []
     # One process in a sweep: checkpoints are written out while the next steps train.
     writes = BackgroundWrites(enabled=isinstance(session, StoredSession) and len(shards) == 1)
+    if writes.enabled:
+        write_checkpoints_with(engine, writes.submit)
     try:
         while step < config.steps:
             # The batch is drawn on the device: no host round trip on the step path.
@@ -218,6 +221,8 @@ def train(
                 folder: Path | None = Path(tempfile.mkdtemp(prefix="vdm-checkpoint-"))
                 try:
                     save_checkpoint(engine, folder, state)
+                    if not background:
+                        writes.wait()  # DeepSpeed's files are on disk before they are stored
                     if last:
                         with full_parameters(engine, trainable_only=True):
                             if me == 0:
@@ -250,43 +255,6 @@ def train(
     if run is not None:
         run.finish()
     return {**metrics, "step": step}
-
-
-class BackgroundWrites:
-    """A one-process trial's checkpoint writes (its MLflow points, the upload, the manifest) on
-    a thread of their own while the next steps train: at full scale each upload is ~1 GB of
-    LoRA and optimizer state, seconds to S3 every `checkpoint_every` steps. At most one is in
-    flight: the next checkpoint and the trial's end wait for it and raise its error on the
-    training thread. Not for groups: their writes are collective (barriers), which must stay in
-    step order on every rank."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="checkpoint-writes") if enabled else None
-        )
-        self._pending: Future | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self._pool is not None
-
-    def submit(self, write: Callable[[], None]) -> None:
-        if self._pool is None:
-            raise RuntimeError("background checkpoint writes are off for this trial")
-        self.wait()
-        self._pending = self._pool.submit(write)
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown()
 
 
 def write_out(run: RunLog | None, session: StoredSession, folder: Path, step: int) -> None:
