@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tasks import get_task, render
-from trainables import preemption
+from trainables import kept_backbone, preemption
 from trainables.backbones import Backbone, Sample, load
 from trainables.background_writes import BackgroundWrites
 from trainables.cache import TensorCache, content_key
@@ -118,16 +118,19 @@ def train(
     tracking: dict[str, str] | None = None,
     cache_dir: str | None = None,
     on_step: Callable[[int], None] | None = None,
+    keep_backbone: bool = False,
 ) -> dict[str, float]:
     """Train one trial to its end (or its spot notice). `on_step(step)` is called right after
     each optimizer step, before any logging or checkpointing of that step (the step-overhead
-    benchmark interleaves a bare loop there)."""
+    benchmark interleaves a bare loop there). `keep_backbone`: take the frozen backbone this
+    process kept from its last trial, and keep it for the next (trainables.kept_backbone)."""
     task = get_task(config.task)
     data = None if config.data_root is None else task.open_data(config.dataset, config.data_root)
     split = task.pairs(
         config.n, config.seed, n_val=config.n_val, size=(config.height, config.width), data=data
     )
-    backbone = load(config.backbone, config.scale, config.weights)
+    ident = (config.backbone, config.scale, config.weights)
+    backbone = kept_backbone.take(*ident) if keep_backbone else load(*ident)
     backbone.check_frames(config.frames)
     backbone.check_size(config.height, config.width)
     if config.gradient_checkpointing:
@@ -158,6 +161,8 @@ def train(
         if tracking and me == 0 and run_id is not None:
             RunLog.open(tracking, session.trial_id, session.trial_name, {}, run_id).finish()
         session.report({**final, "step": step})
+        if keep_backbone:
+            kept_backbone.give_back(*ident, backbone, engine)
         return {**final, "step": step}
     run = None
     if tracking and me == 0:
@@ -254,6 +259,8 @@ def train(
     writes.close()
     if run is not None:
         run.finish()
+    if keep_backbone:
+        kept_backbone.give_back(*ident, backbone, engine)
     return {**metrics, "step": step}
 
 
@@ -367,7 +374,7 @@ def tune_trial(config: dict[str, Any]) -> None:
     session = StoredSession(config["storage_dir"], key, name, lambda m: tune.report(m))
     # From here a spot notice (SIGTERM) means "checkpoint after the current step and stop".
     with preemption.training():
-        train(trial, session, config.get("tracking"), config.get("cache_dir"))
+        train(trial, session, config.get("tracking"), config.get("cache_dir"), keep_backbone=True)
 
 
 def release_device_memory() -> None:

@@ -1,6 +1,7 @@
 """A reused Ray actor runs trial after trial in one process: what a finished trial built (its
 model, DeepSpeed engine, optimizer) must be gone before the next starts, or a long sweep of
-full-scale trials would run its card out of memory."""
+full-scale trials would run its card out of memory. (In a sweep the frozen backbone itself is
+kept on purpose for the next trial: tests/trainables/test_kept_backbone.py.)"""
 
 import weakref
 

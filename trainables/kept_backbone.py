@@ -1,0 +1,53 @@
+"""The frozen backbone a reused Ray actor keeps for its next trial of the same backbone, scale
+and weights (orchestrator.tuner reuses actors). At full scale building one reads 10-30 GB of
+weights from disk and moves them to the GPU: tens of seconds a trial, while its GPU share
+waits. A trial gets it back as it was built: what the last trial added to it (LoRA layers,
+DeepSpeed's module hooks, gradient checkpointing) is removed when that trial ends, and a trial
+that failed leaves nothing to reuse (the next builds afresh)."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from trainables.backbones import Backbone, load
+
+_kept: tuple[tuple[str, str, str], Backbone] | None = None
+
+
+def _key(name: str, scale: str, weights: Any) -> tuple[str, str, str]:
+    return name, scale, str(weights)
+
+
+def take(name: str, scale: str, weights: Any) -> Backbone:
+    """The kept backbone if it is this one (it is no longer kept while the trial runs), else a
+    newly built one (the kept one, if any, is let go first: one model per process)."""
+    global _kept
+    kept, _kept = _kept, None
+    if kept is not None and kept[0] == _key(name, scale, weights):
+        return kept[1]
+    del kept
+    gc.collect()
+    return load(name, scale, weights)
+
+
+def give_back(name: str, scale: str, weights: Any, backbone: Backbone, engine: Any) -> None:
+    """Strip what the finished trial added and keep the backbone for the next trial."""
+    global _kept
+    # DeepSpeed's engine hooks the module's forward (closures over the engine): removed, or
+    # the engine would outlive its trial and run in the next one's forward.
+    for handle in (engine.module_forward_pre_hook, engine.module_forward_post_hook):
+        if handle is not None:
+            handle.remove()
+    engine.destroy()
+    transformer = backbone.transformer
+    transformer.unload_lora()
+    if transformer.is_gradient_checkpointing:
+        transformer.disable_gradient_checkpointing()
+    _kept = (_key(name, scale, weights), backbone)
+
+
+def drop() -> None:
+    """Keep nothing (the next trial builds its backbone afresh)."""
+    global _kept
+    _kept = None
