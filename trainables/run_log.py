@@ -32,7 +32,7 @@ class RunLog:
         self._buffer: list[Metric] = []
         self._flushed_at = time.monotonic()
         # The training thread adds points while a checkpoint's write flushes them on another
-        # (trainables.trial.BackgroundWrites): one lock for the buffer, one for the store.
+        # (trainables.background_writes): one lock for the buffer, one for the store.
         self._buffer_lock = threading.Lock()
         self._write_lock = threading.Lock()
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -45,10 +44,9 @@ class Rank:
 
     def rendezvous(self) -> tuple[str, int]:
         """Rank 0's address and a free port on its node, for the group's process group."""
-        with socket.socket() as sock:
-            sock.bind(("", 0))
-            port = sock.getsockname()[1]
-        return ray.util.get_node_ip_address(), port
+        from trainables.engine import free_port
+
+        return ray.util.get_node_ip_address(), free_port("")
 
     def run(
         self, loop: RankLoop, loop_config: dict[str, Any], rank: int, world: int, address: str
