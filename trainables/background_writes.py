@@ -16,10 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 
 class BackgroundWrites:
-    def __init__(self, enabled: bool) -> None:
-        self._pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="checkpoint-writes") if enabled else None
-        )
+    def __init__(self, enabled: bool, name: str = "checkpoint-writes") -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name) if enabled else None
         self._pending: list[Future] = []
         self._failed = False  # set and read on the writing thread only; reset by `wait`
 
@@ -31,17 +29,25 @@ class BackgroundWrites:
         """Queue `write` after everything queued before it. Once a write fails, the ones queued
         after it are skipped until `wait`: a checkpoint missing a file is never sealed."""
         if self._pool is None:
-            raise RuntimeError("background checkpoint writes are off for this trial")
+            raise RuntimeError("background writes are off for this trial")
         self._pending.append(self._pool.submit(self._run, write))
 
     def _run(self, write: Callable[[], None]) -> None:
         if self._failed:
-            raise RuntimeError("skipped: an earlier checkpoint write failed")
+            raise RuntimeError("skipped: an earlier write failed")
         try:
             write()
         except BaseException:
             self._failed = True
             raise
+
+    def raise_failure(self) -> None:
+        """Raise the first error of what has ended so far, without waiting for the rest (and
+        forget what ended well: a long trial queues thousands of small writes)."""
+        ended = [f for f in self._pending if f.done()]  # once: a write may end meanwhile
+        if any(f.exception() is not None for f in ended):
+            self.wait()
+        self._pending = [f for f in self._pending if f not in ended]
 
     def wait(self) -> None:
         """Wait for everything queued; raise the first error after all have ended."""

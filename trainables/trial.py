@@ -43,6 +43,7 @@ from trainables.engine import (
 )
 from trainables.lora import add_lora
 from trainables.media import strip, write_png, write_video
+from trainables.queued_reports import TUNE_REPORT_SECONDS, queued_reports
 from trainables.run_log import RunLog
 from trainables.storage import Storage
 
@@ -371,10 +372,13 @@ def tune_trial(config: dict[str, Any]) -> None:
     if 0 < share < 1:  # a fractional trial keeps to its share of the card
         cap_cuda_memory(share)
     name = tune.get_context().get_trial_name()
-    session = StoredSession(config["storage_dir"], key, name, lambda m: tune.report(m))
-    # From here a spot notice (SIGTERM) means "checkpoint after the current step and stop".
-    with preemption.training():
-        train(trial, session, config.get("tracking"), config.get("cache_dir"), keep_backbone=True)
+    with queued_reports(tune.report, TUNE_REPORT_SECONDS) as publish:
+        session = StoredSession(config["storage_dir"], key, name, publish)
+        # From here a spot notice (SIGTERM) means "checkpoint after the current step and stop".
+        with preemption.training():
+            train(
+                trial, session, config.get("tracking"), config.get("cache_dir"), keep_backbone=True
+            )
 
 
 def release_device_memory() -> None:
