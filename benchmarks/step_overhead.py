@@ -2,16 +2,19 @@
 
 The real trial is `trainables.trial.train` as a sweep runs it: DeepSpeed engine, the batch drawn
 from the prepared examples, LoRA, its checkpoint cadence through `StoredSession` (DeepSpeed
-checkpoint + upload + manifest on a storage folder), metric logging to a real MLflow store. The
-bare loop trains the very same backbone and LoRA-wrapped transformer objects the trial built
-(caught as `train` makes them) on the same prepared examples and batch size, with its own
-`torch.optim.AdamW`, gradient clipping and warm-up schedule (the recipe), and nothing else. A
-second instance built the same way was tried first: two instances of one tiny model differ by up
-to ~8 % in step time on this machine (memory layout), more than the overhead measured. They
-alternate: after every `--block` steps of the trial (through `train`'s `on_step` hook) `--block`
-bare steps run, so drift of the machine hits both alike. The trial's time per step is measured
-between hook calls (the hook's own time is outside). The first block (warm-up) and the trial's
-last step (validation sampling and final artifacts, not a training step) are left out.
+checkpoint + upload + manifest on a storage folder), metric logging to a real MLflow store and to
+Tune: it runs as the function of a one-trial Tune run on a local Ray, whose driver answers its
+reports as a sweep's does (`--report direct` reports on the training thread, as trials did before
+`trainables.queued_reports`; `--report none` leaves Tune out). The bare loop trains the very same
+backbone and LoRA-wrapped transformer objects the trial built (caught as `train` makes them) on the
+same prepared examples and batch size, with its own `torch.optim.AdamW`, gradient clipping and
+warm-up schedule (the recipe), and nothing else. A second instance built the same way was tried
+first: two instances of one tiny model differ by up to ~8 % in step time on this machine (memory
+layout), more than the overhead measured. They alternate: after every `--block` steps of the trial
+(through `train`'s `on_step` hook) `--block` bare steps run, so drift of the machine hits both
+alike. The trial's time per step is measured between hook calls (the hook's own time is outside).
+The first block (warm-up) and the trial's last step (validation sampling and final artifacts, not a
+training step) are left out.
 
     .venv/bin/python -m benchmarks.step_overhead [--steps 300] [--block 10] [--backbones ltx]
 """
@@ -24,12 +27,38 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TARGET = 1.03
 
 
-def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every: int) -> dict:
+def measure(
+    name: str, steps: int, block: int, checkpoint_every: int, log_every: int, report: str
+) -> dict:
+    """`report`: how the trial's metrics reach Tune. "queued": as a sweep's one-process trial
+    does (trainables.queued_reports; this runs inside a Tune trial); "direct": `tune.report`
+    on the training thread (before queued reports); "none": no Tune at all."""
+    if report == "none":
+        return measure_with(name, steps, block, checkpoint_every, log_every, lambda m: None)
+    from ray import tune
+
+    from trainables.queued_reports import TUNE_REPORT_SECONDS, queued_reports
+
+    if report == "direct":
+        return measure_with(name, steps, block, checkpoint_every, log_every, tune.report)
+    with queued_reports(tune.report, TUNE_REPORT_SECONDS) as publish:
+        return measure_with(name, steps, block, checkpoint_every, log_every, publish)
+
+
+def measure_with(
+    name: str,
+    steps: int,
+    block: int,
+    checkpoint_every: int,
+    log_every: int,
+    publish: Callable[[dict], None],
+) -> dict:
     import numpy as np
     import torch
 
@@ -137,13 +166,28 @@ def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every:
                 bare_times.extend([seconds / block] * block)
         clock["last"] = time.perf_counter()
 
-    session = StoredSession(str(work / "storage"), "bench", "bench", lambda metrics: None)
+    session = StoredSession(str(work / "storage"), "bench", "bench", publish)
     tracking = start_parent_run(
         f"sqlite:///{work / 'mlflow.db'}", "bench", (work / "artifacts").as_uri(), "benchmark"
     )
     train(config, session, tracking, str(work / "cache"), on_step=on_step)
     trial_s = float(np.mean(trial_times))
     bare_s = float(np.mean(bare_times))
+    # Where the trial's time above the bare loop goes, as shares of the bare loop's time (they
+    # sum to ratio - 1). A step's time includes the logging and checkpointing of the step
+    # before it; "after_checkpoint": the steps while a checkpoint is written in the background.
+    excess: dict[str, float] = {}
+    for step, seconds in zip(trial_steps, trial_times, strict=True):
+        since = (step - 1) % checkpoint_every
+        if since == 0 and step > 1:
+            kind = "checkpoint"
+        elif step > checkpoint_every and since <= 20:
+            kind = "after_checkpoint"
+        elif (step - 1) % log_every == 0:
+            kind = "logging"
+        else:
+            kind = "plain"
+        excess[kind] = excess.get(kind, 0.0) + (seconds - bare_s) / (bare_s * len(trial_times))
     return {
         "backbone": name,
         "steps_timed": len(trial_times),
@@ -151,6 +195,7 @@ def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every:
         "trial_median_s": float(np.median(trial_times)),
         "bare_s_per_step": bare_s,
         "ratio": trial_s / bare_s,
+        "excess_by_kind": {kind: round(share, 4) for kind, share in excess.items()},
         # Where the time above the median goes: the slowest steps (a step's time includes the
         # logging and checkpointing of the step before it).
         "slowest_steps": sorted(
@@ -164,6 +209,34 @@ def measure(name: str, steps: int, block: int, checkpoint_every: int, log_every:
     }
 
 
+def in_tune(name: str, *knobs) -> dict:
+    """`measure` as the function of a one-trial Tune run on a local Ray (the driver's Tune loop
+    answers the trial's reports, as in a sweep)."""
+    import ray
+    from ray import tune
+
+    out = Path(tempfile.mkdtemp(prefix="step-overhead-tune-")) / "row.json"
+
+    def trial(config: dict) -> None:
+        import torch
+
+        torch.set_num_threads(1)
+        out.write_text(json.dumps(measure(name, *knobs)))
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(trial, {"cpu": 1}),
+            run_config=tune.RunConfig(storage_path=str(out.parent / "tune"), verbose=0),
+        )
+        result = tuner.fit()[0]
+        if result.error is not None:
+            raise result.error
+    finally:
+        ray.shutdown()
+    return json.loads(out.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
@@ -172,18 +245,29 @@ def main() -> None:
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--backbones", default="cogvideox,ltx,wan")
     parser.add_argument("--out", default="benchmarks/results/step_overhead.json")
+    parser.add_argument(
+        "--report",
+        choices=("queued", "direct", "none"),
+        default="queued",
+        help="how metrics reach Tune: as sweeps do (queued), on the training thread (direct, "
+        "the old way), or no Tune (none)",
+    )
     parser.add_argument("--only", help="measure one backbone in this process (internal)")
     args = parser.parse_args()
-    knobs = (args.steps, args.block, args.checkpoint_every, args.log_every)
+    knobs = (args.steps, args.block, args.checkpoint_every, args.log_every, args.report)
     if args.only:
-        print(json.dumps(measure(args.only, *knobs)))
+        print(
+            json.dumps(
+                in_tune(args.only, *knobs) if args.report != "none" else measure(args.only, *knobs)
+            )
+        )
         return
     rows = []
     for name in args.backbones.split(","):
         command = [sys.executable, "-m", "benchmarks.step_overhead", "--only", name]
         command += ["--steps", str(args.steps), "--block", str(args.block)]
         command += ["--checkpoint-every", str(args.checkpoint_every)]
-        command += ["--log-every", str(args.log_every)]
+        command += ["--log-every", str(args.log_every), "--report", args.report]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print("| backbone | trial s/step (median) | bare s/step | ratio | target |")
