@@ -402,9 +402,9 @@ def activations_gb(spec: Spec) -> float:
     return _gb(saved_inputs + one_block + OUTSIDE_BLOCKS_BYTES * width)
 
 
-def sampling_activations_gb(spec: Spec) -> float:
-    """One block's activations at sampling: batch 1, no gradients, no CFG."""
-    return _gb(block_bytes_per_token(spec) * tokens(spec).per_block * spec.hidden)
+def sampling_activations_gb(spec: Spec, videos: int = 1) -> float:
+    """One block's activations at sampling `videos` at once: no gradients, no CFG."""
+    return _gb(block_bytes_per_token(spec) * tokens(spec).per_block * spec.hidden * videos)
 
 
 def vae_workspace_gb(spec: Spec) -> float:
@@ -413,8 +413,9 @@ def vae_workspace_gb(spec: Spec) -> float:
     return _gb(VAE_LIVE_TENSORS * frames * pixels * channels * nbytes)
 
 
-def moments_gb(spec: Spec) -> dict[str, dict[str, float]]:
-    """Each moment's allocations (GiB), by part, before the allocator margin and context."""
+def moments_gb(spec: Spec, sample_batch: int = 1) -> dict[str, dict[str, float]]:
+    """Each moment's allocations (GiB), by part, before the allocator margin and context.
+    `sample_batch`: validation inputs sampled at once (their videos are decoded one by one)."""
     resident = resident_gb(spec)
     lora = lora_params(spec)
     state = {"LoRA state (16 B/param)": _gb(LORA_STATE_BYTES * lora)}
@@ -433,7 +434,7 @@ def moments_gb(spec: Spec) -> dict[str, dict[str, float]]:
             **resident,
             **state,
             "VAE decoder workspace": vae_workspace_gb(spec),
-            "sampling activations": sampling_activations_gb(spec),
+            "sampling activations": sampling_activations_gb(spec, sample_batch),
         },
     }
 
@@ -453,6 +454,21 @@ def peak_gb(spec: Spec) -> tuple[str, float]:
 def memory_gb(backbone: str) -> float:
     """The resources policy's estimate: the peak, rounded up to a whole GB."""
     return float(math.ceil(peak_gb(SPECS[backbone])[1]))
+
+
+def sample_batch(backbone: str, most: int) -> int:
+    """How many validation inputs a full-scale trial samples at once: the most (up to `most`)
+    whose validation moment stays within the memory the policy reserves for the trial anyway
+    (`memory_gb`, its peak moment). Where validation is the peak (Wan2.1), one at a time."""
+    spec = SPECS[backbone]
+    reserved = memory_gb(backbone)
+    fits = 1
+    for videos in range(2, most + 1):
+        validation = moments_gb(spec, videos)["validation"]
+        if with_margins(sum(validation.values())) > reserved:
+            break
+        fits = videos
+    return fits
 
 
 def memory_table() -> dict[str, float]:

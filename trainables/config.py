@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks import TRAJECTORIES, get_task, task_names
-from trainables.backbones import backbone_defaults, backbone_names, size_multiple
+from trainables.backbones import (
+    backbone_defaults,
+    backbone_names,
+    min_sample_steps,
+    size_multiple,
+)
 from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS, SCALES
 
 
@@ -54,6 +59,7 @@ class TrialConfig:
     log_every: int = 10
     n_val: int = 2
     sample_steps: int = 10
+    sample_batch: int | None = None  # validation inputs sampled at once (backbone default)
     videos_logged: int = 1
 
     @classmethod
@@ -104,12 +110,16 @@ class TrialConfig:
             "log_every",
             "n_val",
             "workers",
+            "sample_batch",
         )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.sample_steps < 1:
-            raise ValueError(f"sample_steps must be ≥ 1, got {self.sample_steps}")
+        fewest = min_sample_steps(self.backbone)
+        if self.sample_steps < fewest:
+            raise ValueError(
+                f"sample_steps must be ≥ {fewest} for {self.backbone}, got {self.sample_steps}"
+            )
         if self.alpha <= 0 or self.lr <= 0:
             raise ValueError(f"alpha and lr must be positive, got {self.alpha} and {self.lr}")
         if self.zero_stage not in (0, 1, 2, 3):

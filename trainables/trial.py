@@ -80,11 +80,13 @@ def optim_settings(config: TrialConfig) -> OptimSettings:
 def validate(
     backbone: Backbone, config: TrialConfig, pairs: list
 ) -> tuple[dict[str, float], list[Sample]]:
-    """Sample from each validation input (no CFG), keep the last frame, score it."""
+    """Sample from each validation input (no CFG), `sample_batch` inputs at a time, keep the
+    last frame, score it."""
     task = get_task(config.task)
-    samples = [
-        backbone.sample(pair.x, config.frames, config.sample_steps, config.seed) for pair in pairs
-    ]
+    samples: list[Sample] = []
+    for start in range(0, len(pairs), config.sample_batch):
+        images = [pair.x for pair in pairs[start : start + config.sample_batch]]
+        samples += backbone.sample_many(images, config.frames, config.sample_steps, config.seed)
     scores = task.score([s.last_frame for s in samples], pairs)
     return {f"val_{name}": value for name, value in scores.items()}, samples
 

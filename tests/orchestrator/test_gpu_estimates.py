@@ -129,3 +129,22 @@ def test_zero3_ranks_for_wan_on_24_gb_cards():
     assert g.zero3_gather_seconds(wan, 3, "rtx4090") == pytest.approx(
         3 * 2 / 3 * 2 * 16_394_878_784 / 32e9
     )
+
+
+def test_validation_samples_as_many_inputs_at_once_as_the_reserved_memory_holds():
+    from trainables.backbones import backbone_defaults
+
+    def validation(backbone: str, videos: int) -> float:
+        moment = g.moments_gb(g.SPECS[backbone], videos)["validation"]
+        return g.with_margins(sum(moment.values()))
+
+    for backbone in g.SPECS:
+        fits = g.sample_batch(backbone, 64)
+        assert fits == 64 or validation(backbone, fits + 1) > g.memory_gb(backbone)
+        assert fits == 1 or validation(backbone, fits) <= g.memory_gb(backbone)
+        assert validation(backbone, 2) > validation(backbone, 1)  # sampling grows with them
+        # The backbone's default never asks for more than its reserved memory holds.
+        assert 1 <= backbone_defaults(backbone, "full")["sample_batch"] <= fits
+    assert g.sample_batch("wan", 64) == 1  # its validation is its peak already
+    assert g.sample_batch("cogvideox", 64) > 1 and g.sample_batch("ltx", 64) > 1
+    assert g.sample_batch("ltx", 3) == 3

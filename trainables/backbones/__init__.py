@@ -9,7 +9,15 @@ import pkgutil
 
 from trainables.backbones.base import SCALES, Backbone, Sample
 
-__all__ = ["Backbone", "Sample", "backbone_defaults", "backbone_names", "load", "size_multiple"]
+__all__ = [
+    "Backbone",
+    "Sample",
+    "backbone_defaults",
+    "backbone_names",
+    "load",
+    "min_sample_steps",
+    "size_multiple",
+]
 
 _NOT_BACKBONES = {"base"}
 
@@ -39,6 +47,11 @@ def paper_seconds_per_step(name: str, task: str = "") -> float:
     tasks the paper did not time on this backbone take its segmentation figure."""
     table = importlib.import_module(f"{__name__}.{name}").PAPER_SECONDS_PER_STEP
     return table.get(task, table["default"])
+
+
+def min_sample_steps(name: str) -> int:
+    """The fewest sampling steps the backbone's scheduler takes, checked before any trial."""
+    return getattr(importlib.import_module(f"{__name__}.{name}"), "MIN_SAMPLE_STEPS", 1)
 
 
 def size_multiple(name: str) -> int:

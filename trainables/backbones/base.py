@@ -201,9 +201,17 @@ class Backbone(abc.ABC):
     ) -> torch.Tensor:
         """The model's own training objective on a stacked batch of prepared examples."""
 
-    @abc.abstractmethod
     def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
         """Sample a video from a first frame with the model's own pipeline, without CFG."""
+        return self.sample_many([image], frames, steps, seed)[0]
+
+    @abc.abstractmethod
+    def sample_many(
+        self, images: list[np.ndarray], frames: int, steps: int, seed: int
+    ) -> list[Sample]:
+        """`sample` of each image, in one pipeline call where the pipeline takes a batch of
+        first frames (fewer, fuller launches on a GPU). Each image gets its own generator seeded
+        with `seed`: its sample is the one `sample` draws alone, up to float rounding."""
 
     def save_adapter(self, directory: str | os.PathLike[str]) -> Path:
         """Save the LoRA in the diffusers format that `load_lora_weights` reads; return the file.

@@ -67,6 +67,9 @@ DEFAULTS = dict(
     steps=3000,
     height=480,
     width=704,
+    # Not the paper's: validation inputs sampled in one pipeline call. Within the memory the
+    # policy reserves for a trial (orchestrator.gpu_estimates.sample_batch; a test checks).
+    sample_batch=8,
 )
 TINY_DEFAULTS = dict(height=64, width=64, steps=200, batch_size=2)
 
@@ -140,6 +143,9 @@ SCHEDULER = dict(
     max_image_seq_len=4096,
     shift_terminal=0.1,
 )
+# With `shift_terminal`, the scheduler stretches its schedule by its last step: one step divides
+# by zero (diffusers 0.42, FlowMatchEulerDiscreteScheduler.stretch_shift_to_terminal).
+MIN_SAMPLE_STEPS = 2
 
 
 def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
@@ -355,24 +361,27 @@ class LTXVideo(Backbone):
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+    def sample_many(
+        self, images: list[np.ndarray], frames: int, steps: int, seed: int
+    ) -> list[Sample]:
         self.check_frames(frames)
-        height, width = image.shape[:2]
+        height, width = images[0].shape[:2]
         self.check_size(height, width)
-        generator = torch.Generator(self.device).manual_seed(seed)
-        prompt_embeds = self.prompt["prompt_embeds"]
+        count = len(images)
+        generators = [torch.Generator(self.device).manual_seed(seed) for _ in images]
+        prompt_embeds = self.prompt["prompt_embeds"].expand(count, -1, -1)
         with self.evaluating():
             packed = self.pipeline(
-                image=Image.fromarray(image),
+                image=[Image.fromarray(image) for image in images],
                 prompt_embeds=prompt_embeds,
-                prompt_attention_mask=self.prompt["prompt_attention_mask"],
+                prompt_attention_mask=self.prompt["prompt_attention_mask"].expand(count, -1),
                 guidance_scale=1.0,
                 num_inference_steps=steps,
                 num_frames=frames,
                 frame_rate=FRAME_RATE,
                 height=height,
                 width=width,
-                generator=generator,
+                generator=generators,
                 output_type="latent",
                 return_dict=False,
             )[0]
@@ -384,9 +393,15 @@ class LTXVideo(Backbone):
             self.pipeline.transformer_spatial_patch_size,
             self.pipeline.transformer_temporal_patch_size,
         )
-        video = self._decode(latents, generator, prompt_embeds.dtype)
-        video_u8 = frames_to_uint8(video)
-        return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
+        samples = []
+        # One video at a time through the VAE (its workspace is the biggest at full scale),
+        # each with its own generator's decode noise.
+        for one, generator in zip(latents.split(1), generators, strict=True):
+            video = self._decode(one, generator, prompt_embeds.dtype)
+            samples.append(
+                Sample(video=frames_to_uint8(video), last_latent=one[0, :, -1].float().cpu())
+            )
+        return samples
 
     def _decode(
         self, latents: torch.Tensor, generator: torch.Generator, dtype: torch.dtype

@@ -77,6 +77,9 @@ DEFAULTS = dict(
     steps=4000,
     height=480,
     width=720,
+    # Not the paper's: validation inputs sampled in one call. Wan's pipeline takes one first
+    # frame per call, and its validation is its memory peak anyway.
+    sample_batch=1,
 )
 TINY_DEFAULTS = dict(height=64, width=64, steps=200, warmup_steps=0, batch_size=2)
 
@@ -341,8 +344,17 @@ class Wan(Backbone):
         return F.mse_loss(output.float(), noise - latents)
 
     # -- sampling ------------------------------------------------------------------------------
+    def sample_many(
+        self, images: list[np.ndarray], frames: int, steps: int, seed: int
+    ) -> list[Sample]:
+        """One image at a time: diffusers' Wan image-to-video pipeline (0.42) encodes a single
+        first frame per call (`prepare_latents` repeats its condition for every generator, and
+        the CLIP embedding for the batch), so a batch of different first frames is not one call.
+        Its validation is also its memory peak (orchestrator.gpu_estimates)."""
+        return [self._sample_one(image, frames, steps, seed) for image in images]
+
     @torch.no_grad()
-    def sample(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+    def _sample_one(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
         self.check_frames(frames)
         height, width = image.shape[:2]
         with self.evaluating():
