@@ -243,6 +243,8 @@ def estimates() -> dict[str, Any]:
                 "peak": g.peak_gb(spec)[0],
                 "memory_gb": g.memory_gb(name),
                 "policy_memory_gb": MEMORY_GB[name],
+                # Validation inputs sampled at once within MEMORY_GB (of up to 16).
+                "sample_batch_fits": g.sample_batch(name, 16),
                 "without_checkpointing_extra_gb": no_checkpointing,
                 "paper_card": g.CARDS[spec.paper_card].name,
                 "paper_s_per_step": anchor,
@@ -314,9 +316,9 @@ def print_tables(record: dict[str, Any]) -> None:
     print()
     print(
         "| backbone (GB = GiB, +10 % allocator, +2 context) | prompt | latents | training |"
-        " validation | MEMORY_GB | without checkpointing |"
+        " validation | MEMORY_GB | without checkpointing | validation inputs at once |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for b in record["estimates"]["backbones"]:
         m = b["moments_gb"]
         cells = [
@@ -325,7 +327,7 @@ def print_tables(record: dict[str, Any]) -> None:
         ]
         print(
             f"| {b['backbone']} | {' | '.join(cells)} | {b['memory_gb']:g} | "
-            f"+{b['without_checkpointing_extra_gb']:.0f} |"
+            f"+{b['without_checkpointing_extra_gb']:.0f} | {b['sample_batch_fits']} of 16 |"
         )
     print()
     print(

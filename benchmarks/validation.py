@@ -14,11 +14,10 @@ GPU the batch also fills the card, which one tiny video does not.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
-from pathlib import Path
+
+from benchmarks._results import write_rows
 
 
 def measure(name: str, inputs: int, sample_steps: int, repeats: int) -> dict:
@@ -67,7 +66,7 @@ def measure(name: str, inputs: int, sample_steps: int, repeats: int) -> dict:
     return {
         "backbone": name,
         "inputs": inputs,
-        "sample_batch": batch,
+        "sample_batch": min(batch, inputs),
         "size": f"{config.frames}x{config.height}x{config.width}",
         "sample_steps": sample_steps,
         "one_by_one_s": one,
@@ -102,9 +101,7 @@ def main() -> None:
             f"| {r['batched_s']:.3f} | {r['speedup']:.2f}× | latent {r['max_latent_diff']:.1e}, "
             f"pixels {r['max_pixel_diff']} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2))
+    write_rows(args.out, rows)
 
 
 if __name__ == "__main__":
