@@ -4,7 +4,7 @@ Each backbone runs in its own process (peak RSS is per process): load the tiny m
 Table 3 LoRA group (rank 8), build the ZeRO-2 DeepSpeed engine, time `--steps` steps at
 9×64×64 with batch 2 after `--warmup` steps. Prints one Markdown row per backbone.
 
-    .venv/bin/python -m benchmarks.tiny_backbones [--steps 50] [--zero-stage 2]
+    .venv/bin/python -m benchmarks.tiny_backbones [--steps 50] [--zero-stage 2] [--compile]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import time
 
 
-def measure(name: str, steps: int, warmup: int, zero_stage: int) -> dict:
+def measure(name: str, steps: int, warmup: int, zero_stage: int, compile: bool) -> dict:
     import numpy as np
     import torch
 
@@ -33,15 +33,21 @@ def measure(name: str, steps: int, warmup: int, zero_stage: int) -> dict:
     batch = {k: torch.stack([v, v]) for k, v in example.items()}
     defaults = backbone_defaults(name, "tiny")
     add_lora(backbone, defaults["modules"], 8, 8.0, seed=0)
+    if compile:
+        backbone.compile_blocks()  # as a trial with compile=True (the first step compiles)
     settings = OptimSettings(1e-3, (0.9, 0.99), 1e-8, 0.0, 0, 1.0, 2, zero_stage=zero_stage)
     engine = build_engine(backbone.transformer, settings)
     generator = torch.Generator().manual_seed(0)
+    first_step_s = 0.0
     for i in range(warmup + steps):
         if i == warmup:
             start = time.perf_counter()
+        began = time.perf_counter()
         loss = backbone.loss(engine, batch, generator)
         engine.backward(loss)
         engine.step()
+        if i == 0:
+            first_step_s = time.perf_counter() - began
     seconds = (time.perf_counter() - start) / steps
     started = time.perf_counter()
     backbone.sample(video[0], 9, 10, seed=0)
@@ -50,6 +56,7 @@ def measure(name: str, steps: int, warmup: int, zero_stage: int) -> dict:
     return {
         "backbone": name,
         "s_per_step": seconds,
+        "first_step_s": first_step_s,
         "sample_10_steps_s": sample_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "transformer_params": params,
@@ -61,18 +68,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--zero-stage", type=int, default=2)
+    parser.add_argument(
+        "--compile", action="store_true", help="compile the transformer's blocks (compile=True)"
+    )
     parser.add_argument("--only", help="measure one backbone in this process (internal)")
     args = parser.parse_args()
     if args.only:
-        print(json.dumps(measure(args.only, args.steps, args.warmup, args.zero_stage)))
+        print(
+            json.dumps(measure(args.only, args.steps, args.warmup, args.zero_stage, args.compile))
+        )
         return
     from trainables.backbones import backbone_names
 
     print(
-        "| backbone | s / LoRA step (9×64×64, batch 2) | sampling, 10 steps (s) | peak RSS (MB) |"
-        " transformer params |"
+        "| backbone | s / LoRA step (9×64×64, batch 2) | first step (s) | sampling, 10 steps (s) |"
+        " peak RSS (MB) | transformer params |"
     )
-    print("| --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in backbone_names():
         out = (
             subprocess.run(
@@ -88,6 +100,7 @@ def main() -> None:
                     str(args.warmup),
                     "--zero-stage",
                     str(args.zero_stage),
+                    *(["--compile"] if args.compile else []),
                 ],
                 capture_output=True,
                 text=True,
@@ -98,7 +111,8 @@ def main() -> None:
         )
         r = json.loads(out)
         print(
-            f"| {name} | {r['s_per_step']:.4f} | {r['sample_10_steps_s']:.2f} |"
+            f"| {name} | {r['s_per_step']:.4f} | {r['first_step_s']:.1f} | "
+            f"{r['sample_10_steps_s']:.2f} |"
             f" {r['peak_rss_mb']:.0f} | {r['transformer_params']:,} |"
         )
 

@@ -54,6 +54,8 @@ class TrialConfig:
     worker_cpus: float = 1.0  # CPUs per rank of a group (each also gets a whole GPU if any)
     offload_optimizer: bool = False
     gradient_checkpointing: bool = False
+    # Regional torch.compile of the transformer's blocks: one-process trials (not ZeRO-3).
+    compile: bool = False
     checkpoint_every: int = 100
     validate_every: int = 0  # 0: validate once, at the end
     log_every: int = 10
@@ -124,6 +126,12 @@ class TrialConfig:
             raise ValueError(f"alpha and lr must be positive, got {self.alpha} and {self.lr}")
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}")
+        if self.compile and (self.zero_stage == 3 or self.workers > 1):
+            raise ValueError(
+                "compile is for one-process trials (zero_stage 0-2, workers 1): ZeRO-3 gathers "
+                f"weights in hooks torch.compile does not trace; got zero_stage "
+                f"{self.zero_stage}, workers {self.workers}"
+            )
         if (self.dataset is None) != (self.data_root is None):
             raise ValueError("dataset and data_root go together: give both or neither")
         if self.dataset is not None:

@@ -143,6 +143,8 @@ def train(
     examples = prepare(backbone, config, videos, cache)
     print(f"{session.trial_name}: {cache.summary()}", flush=True)
     add_lora(backbone, config.modules, config.rank, config.alpha, config.seed)
+    if config.compile:
+        backbone.compile_blocks()
     engine = build_engine(backbone.transformer, optim_settings(config))
     me = rank()
     shards = all_ranks(shard_fraction(engine))
@@ -165,7 +167,7 @@ def train(
             RunLog.open(tracking, session.trial_id, session.trial_name, {}, run_id).finish()
         session.report({**final, "step": step})
         if keep_backbone:
-            kept_backbone.give_back(*ident, backbone, engine)
+            keep(ident, backbone, engine, compiled=config.compile)
         return {**final, "step": step}
     run = None
     if tracking and me == 0:
@@ -263,8 +265,19 @@ def train(
     if run is not None:
         run.finish()
     if keep_backbone:
-        kept_backbone.give_back(*ident, backbone, engine)
+        keep(ident, backbone, engine, compiled=config.compile)
     return {**metrics, "step": step}
+
+
+def keep(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
+    """Keep the backbone for this process's next trial, unless its blocks were compiled: then
+    nothing is kept and torch's compiled code (which holds on to the model) is let go."""
+    if not compiled:
+        kept_backbone.give_back(*ident, backbone, engine)
+        return
+    kept_backbone.drop()
+    engine.destroy()
+    torch._dynamo.reset()
 
 
 def write_out(run: RunLog | None, session: StoredSession, folder: Path, step: int) -> None:
@@ -340,12 +353,13 @@ class StoredSession:
 def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
     """The trial as the resources policy places it: a group of `workers` processes (sharded
     with ZeRO-3 when the policy spread it because no single card holds it), and gradient
-    checkpointing at full scale, which the policy's memory estimates assume. Not part of the
-    trial's identity: the same trial may be placed differently on another cluster."""
+    checkpointing at full scale, which the policy's memory estimates assume (a spread trial
+    runs uncompiled: compile is for one process). Not part of the trial's identity: the same
+    trial may be placed differently on another cluster."""
     workers = int(placement.get("workers", 1))
     changes: dict[str, Any] = {}
     if workers > trial.workers:
-        changes.update(workers=workers, zero_stage=3)
+        changes.update(workers=workers, zero_stage=3, compile=False)
     if trial.scale == "full" and not trial.gradient_checkpointing:
         changes["gradient_checkpointing"] = True
     return dataclasses.replace(trial, **changes) if changes else trial

@@ -350,10 +350,11 @@ def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
     from trainables.trial import placed
 
     trial = TrialConfig.from_dict(
-        {"task": "hflip", "backbone": "wan", "scale": "full", "weights": "/w"}
+        {"task": "hflip", "backbone": "wan", "scale": "full", "weights": "/w", "compile": True}
     )
     spread = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 3})
     assert (spread.workers, spread.zero_stage, spread.gradient_checkpointing) == (3, 3, True)
+    assert not spread.compile  # compile is for one process: a spread trial runs uncompiled
     alone = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 1})
     assert (alone.workers, alone.zero_stage, alone.gradient_checkpointing) == (1, 2, True)
     tiny = TrialConfig.from_dict({"task": "hflip"})

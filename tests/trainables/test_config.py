@@ -96,6 +96,10 @@ def test_every_backbone_defaults_to_its_table_3_settings(backbone):
         ({"task": "hflip", "backbone": "ltx", "width": 48}, "must be multiples of 32 for ltx"),
         ({"task": "hflip", "zero_stage": 4}, "zero_stage must be 0, 1, 2 or 3, got 4"),
         ({"task": "hflip", "sample_batch": 0}, "sample_batch must be ≥ 1, got 0"),
+        (
+            {"task": "hflip", "compile": True, "zero_stage": 3},
+            "compile is for one-process trials (zero_stage 0-2, workers 1)",
+        ),
         ({"task": "hflip", "backbone": "ltx", "sample_steps": 1}, "≥ 2 for ltx, got 1"),
     ],
 )

@@ -187,6 +187,18 @@ class Backbone(abc.ABC):
     def enable_gradient_checkpointing(self) -> None:
         self.transformer.enable_gradient_checkpointing()
 
+    #: The transformer's repeated block classes, where its diffusers class names none.
+    repeated_blocks: tuple[str, ...] = ()
+
+    def compile_blocks(self) -> None:
+        """Regional compilation (diffusers' `compile_repeated_blocks`): each repeated block is
+        compiled in place (`nn.Module.compile`), so the parameter names that DeepSpeed's
+        checkpoints and the adapter files use are unchanged, and one block's compiled code
+        serves all blocks of its shape."""
+        if not getattr(self.transformer, "_repeated_blocks", None):
+            self.transformer._repeated_blocks = list(self.repeated_blocks)
+        self.transformer.compile_repeated_blocks()
+
     @abc.abstractmethod
     def lora_targets(self, group: str) -> list[str]:
         """The exact module names a LoRA group adapts (no regex, no silent extras)."""

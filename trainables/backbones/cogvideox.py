@@ -158,6 +158,7 @@ TINY_ID = f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_T5}"
 class CogVideoX(Backbone):
     name = "cogvideox"
     frame_stride = 4
+    repeated_blocks = ("CogVideoXBlock",)  # its diffusers class declares none
 
     def __init__(
         self,
