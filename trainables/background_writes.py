@@ -6,7 +6,8 @@ copies the state (device to host) and queues the rest: DeepSpeed's file writes o
 (`trainables.engine.write_checkpoints_with`), then the MLflow points, the upload and the manifest
 (`trainables.trial.write_out`), in that order on one thread. The next checkpoint and the trial's
 end wait for everything queued and raise its first error on the training thread. Not for groups:
-their writes are collective (barriers), which must stay in step order on every rank.
+their writes are collective (barriers), which must stay in step order on every rank. The same
+queue makes a one-process trial's Tune reports (trainables.queued_reports).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class TrialConfig:
     log_every: int = 10
     n_val: int = 2
     sample_steps: int = 10
-    sample_batch: int | None = None  # validation inputs sampled at once (backbone default)
+    sample_batch: int = 1  # validation inputs sampled at once (each backbone sets its own)
     videos_logged: int = 1
 
     @classmethod
