@@ -182,7 +182,7 @@ def train(
     losses: list[torch.Tensor] = []
     metrics: dict[str, float] = {}
     samples: list[Sample] = []
-    # One process in a sweep: checkpoints are written out while the next steps train.
+    # One process in a sweep: big checkpoints are written out while the next steps train.
     writes = BackgroundWrites(enabled=isinstance(session, StoredSession) and len(shards) == 1)
     if writes.enabled:
         write_checkpoints_with(engine, writes.submit)
@@ -218,9 +218,6 @@ def train(
             stopping = preemption.requested() and not last
             if step % config.checkpoint_every == 0 or last or stopping:
                 writes.wait()  # the previous checkpoint is out (or its error raised) first
-                background = writes.enabled and not (last or stopping)
-                if run is not None and not background:
-                    run.flush()
                 generators = all_ranks(generator.get_state())
                 state = {
                     "step": step,
@@ -230,9 +227,18 @@ def train(
                 }
                 folder: Path | None = Path(tempfile.mkdtemp(prefix="vdm-checkpoint-"))
                 try:
+                    queued = writes.submitted
                     save_checkpoint(engine, folder, state)
+                    # A big state's files are being written on the background thread
+                    # (write_checkpoints_with): its write-out (MLflow points, upload, manifest)
+                    # follows them there. A small state's is done in line: ~15 ms of Python
+                    # that, queued, held the GIL against the next steps for longer (~1 % of a
+                    # tiny trial, BENCHMARKS.md). The last and a stopping one are in line.
+                    background = writes.submitted > queued and not (last or stopping)
                     if not background:
                         writes.wait()  # DeepSpeed's files are on disk before they are stored
+                        if run is not None:
+                            run.flush()
                     if last:
                         with full_parameters(engine, trainable_only=True):
                             if me == 0:

@@ -64,14 +64,24 @@ def test_checkpoints_are_written_off_the_training_thread_after_their_points(tmp_
 
     monkeypatch.setattr(CheckpointStore, "seal", spying_seal)
     monkeypatch.setattr(TorchCheckpointEngine, "save", spying_write)
+    # A tiny state (under BACKGROUND_WRITE_MIN_BYTES) is written and stored in line.
     train(CONFIG, session, tracking)
-    # A tiny state is pickled in line (under BACKGROUND_WRITE_MIN_BYTES): only its store waits.
-    assert file_threads == {threading.main_thread().name}
+    main = threading.main_thread().name
+    assert file_threads == {main}
+    assert [(s, t) for s, t, _ in sealed] == [(2, main), (4, main), (6, main), (8, main)]
+    assert all(stored >= step for step, _, stored in sealed)  # points up to it were stored first
 
+    # A big one (as at full scale) is pickled, written and stored on the background thread.
+    session, tracking, reports, client = sweep_session(tmp_path / "big")
+    file_threads.clear()
+    sealed.clear()
+    monkeypatch.setattr(engine_module, "BACKGROUND_WRITE_MIN_BYTES", 0)
+    train(CONFIG, session, tracking)
     assert [s for s, _, _ in sealed] == [2, 4, 6, 8]
     threads = [thread for _, thread, _ in sealed]
     assert all(t.startswith("checkpoint-writes") for t in threads[:3]), threads
-    assert threads[3] == threading.main_thread().name  # the last one, with the adapter, in line
+    assert threads[3] == main  # the last one, with the adapter, in line
+    assert any(t.startswith("checkpoint-writes") for t in file_threads), file_threads
     assert all(stored >= step for step, _, stored in sealed)  # points up to it were stored first
     assert session.checkpoints.latest() == 8 and session.checkpoints.steps() == [6, 8]
     assert [r["step"] for r in reports] == list(range(1, 9))
@@ -96,10 +106,10 @@ def test_a_failed_write_is_never_sealed_and_fails_the_trial_at_its_next_checkpoi
             raise OSError("disk full")
         write(engine, state_dict, path)
 
+    monkeypatch.setattr(engine_module, "BACKGROUND_WRITE_MIN_BYTES", 0)  # as at full scale
     if failing == "upload":
         monkeypatch.setattr(CheckpointStore, "upload", failing_upload)
     else:
-        monkeypatch.setattr(engine_module, "BACKGROUND_WRITE_MIN_BYTES", 0)  # as at full scale
         monkeypatch.setattr(TorchCheckpointEngine, "save", failing_write)
     trained: list[int] = []
     with pytest.raises(OSError, match="storage unreachable|disk full"):
