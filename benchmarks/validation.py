@@ -28,6 +28,7 @@ def measure(name: str, inputs: int, sample_steps: int, repeats: int) -> dict:
     from trainables.backbones import load
     from trainables.config import TrialConfig
     from trainables.lora import add_lora
+    from trainables.trial import validate
 
     torch.set_num_threads(1)  # one trial per core, as sweeps run here
     config = TrialConfig.from_dict(
@@ -46,11 +47,8 @@ def measure(name: str, inputs: int, sample_steps: int, repeats: int) -> dict:
     def one_by_one() -> list:
         return [backbone.sample(image, *args) for image in images]
 
-    def batched() -> list:
-        out = []
-        for start in range(0, len(images), batch):
-            out += backbone.sample_many(images[start : start + batch], *args)
-        return out
+    def batched() -> list:  # the trial's own validation (sampling and scoring)
+        return validate(backbone, config, split.val)[1]
 
     one_by_one()  # warm-up
     times: dict[str, list[float]] = {"one_by_one": [], "batched": []}
