@@ -272,12 +272,8 @@ def estimates() -> dict[str, Any]:
             if resources.workers > 1:
                 k = resources.workers
                 row |= {
-                    "zero3_rank_gb_today": g.zero3_rank_gb(spec, k),
-                    "zero3_rank_gb_sharded_load": g.zero3_rank_gb(spec, k, sharded_load=True),
-                    "zero3_ranks_needed_today": g.ranks_needed(spec, card.memory_gb),
-                    "zero3_ranks_needed_sharded_load": g.ranks_needed(
-                        spec, card.memory_gb, sharded_load=True
-                    ),
+                    "zero3_rank_gb": g.zero3_rank_gb(spec, k),
+                    "zero3_rank_gb_one_rank_fewer": g.zero3_rank_gb(spec, k - 1),
                     "zero3_gather_s": g.zero3_gather_seconds(spec, k, key),
                 }
             cards.append(row)
@@ -355,16 +351,13 @@ def print_tables(record: dict[str, Any]) -> None:
             f"| {row['backbone']} | {row['card']} | {row['share']} | {alone} | {full} | {anchor} |"
         )
     for row in groups:
-        today, sharded = row["zero3_rank_gb_today"], row["zero3_rank_gb_sharded_load"]
-        needed = row["zero3_ranks_needed_today"]
+        rank, fewer = row["zero3_rank_gb"], row["zero3_rank_gb_one_rank_fewer"]
         print(
-            f"\n{row['backbone']} on {row['card']} cards ({row['share']}), per rank: as loaded "
-            f"today (each rank moves the whole pipeline to its GPU before ZeRO-3 partitions it) "
-            f"{today['prompt']:.1f} GB at prompt encoding and {today['training']:.1f} GB "
-            f"training, so {'no rank count fits' if needed is None else f'{needed} ranks fit'}; "
-            f"loaded sharded, {sharded['prompt']:.1f} and {sharded['training']:.1f} GB, and "
-            f"{row['zero3_ranks_needed_sharded_load']} ranks fit (the text encoder is whole on "
-            f"every rank at prompt encoding). All-gathers: ≥ {row['zero3_gather_s']:.1f} s a step "
+            f"\n{row['backbone']} on {row['card']} cards ({row['share']}), per rank (the "
+            f"transformer loaded on the host, only each rank's shard on its GPU): "
+            f"{rank['prompt']:.1f} GB at prompt encoding (VAE, image and text encoders whole on "
+            f"every rank) and {rank['training']:.1f} GB training; one rank fewer would train at "
+            f"{fewer['training']:.1f} GB. All-gathers: ≥ {row['zero3_gather_s']:.1f} s a step "
             f"over the cards' link."
         )
 

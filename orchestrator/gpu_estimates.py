@@ -478,14 +478,15 @@ def memory_table() -> dict[str, float]:
 # ---- ZeRO-3 over several ranks ----------------------------------------------------------------
 
 
-def zero3_rank_gb(spec: Spec, ranks: int, sharded_load: bool = False) -> dict[str, float]:
+def zero3_rank_gb(spec: Spec, ranks: int) -> dict[str, float]:
     """One rank's footprint (GiB, margins included) per moment in a ZeRO-3 group of `ranks`.
 
     Training: transformer and LoRA state partitioned over the ranks; VAE, image encoder and
     activations whole on each; plus `ZERO3_GATHERED_BLOCKS` blocks' weights gathered. Prompt:
-    before the engine exists. As the code loads a backbone today (`sharded_load=False`), each
-    rank first moves the whole pipeline to its GPU, so the prompt moment holds the whole
-    transformer; loaded under `deepspeed.zero.Init`, only its partition."""
+    before the engine exists, the transformer is still in host memory (a ZeRO-3 trial loads it
+    there, and `trainables.engine.partition_onto_device` brings only this rank's shard to the
+    GPU, one weight at a time), so the GPU holds the rest of the pipeline and the text
+    encoder, whole on every rank."""
     resident = resident_gb(spec)
     transformer = resident.pop("transformer (bf16)")
     rest = sum(resident.values())
@@ -498,15 +499,14 @@ def zero3_rank_gb(spec: Spec, ranks: int, sharded_load: bool = False) -> dict[st
         + gathered
         + max(activations_gb(spec), step)
     )
-    held = transformer / ranks if sharded_load else transformer
-    prompt = held + rest + _gb(2 * spec.text_encoder_params)
+    prompt = rest + _gb(2 * spec.text_encoder_params)
     return {"prompt": with_margins(prompt), "training": with_margins(training)}
 
 
-def ranks_needed(spec: Spec, card_gb: float, sharded_load: bool = False, most: int = 64):
+def ranks_needed(spec: Spec, card_gb: float, most: int = 64) -> int | None:
     """The fewest ZeRO-3 ranks whose every moment fits `card_gb`; None if no count does."""
     for ranks in range(1, most + 1):
-        if max(zero3_rank_gb(spec, ranks, sharded_load).values()) <= card_gb:
+        if max(zero3_rank_gb(spec, ranks).values()) <= card_gb:
             return ranks
     return None
 

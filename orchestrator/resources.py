@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from orchestrator.gpu_estimates import memory_table
+from orchestrator.gpu_estimates import SPECS, memory_table, ranks_needed
 from trainables.config import backbone_and_scale, placement_key
 
 # Applied in the trial itself (trainables), re-exported here with the rest of the policy.
@@ -28,9 +28,8 @@ from trainables.devices import cap_cuda_memory as cap_cuda_memory
 #: estimate of 18 / 22 / 60 are in that module's docstring), to be replaced by measured peaks
 #: (issue 6). Without gradient checkpointing add roughly 34 B × tokens × hidden × layers of
 #: saved activations (ltx ≈ +19, cogvideox ≈ +24, wan ≈ +26 GB), which no ¼ or ½ share below
-#: holds. Several ranks: ceil(MEMORY_GB / card) is optimistic (activations, encoders and
-#: context are not sharded, and each rank loads the whole pipeline before ZeRO-3 partitions
-#: it: see `gpu_estimates.ranks_needed`).
+#: holds. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
+#: are whole on every rank; the transformer and LoRA state are split).
 MEMORY_GB: dict[str, float] = memory_table()
 
 #: The fractions of one card a single-process trial may get, smallest first.
@@ -114,7 +113,9 @@ def _with_overrides(
     return replace(estimate, gpu=1.0 if gpu is not None else whole, workers=workers)
 
 
-def _estimate(backbone: str, scale: str, card_gb: float | None) -> TrialResources:
+def _estimate(
+    backbone: str, scale: str, card_gb: float | None, overridden: bool = False
+) -> TrialResources:
     cpu = 1.0
     if card_gb is None:
         return TrialResources(cpu=cpu, gpu=0.0, workers=1)
@@ -124,7 +125,17 @@ def _estimate(backbone: str, scale: str, card_gb: float | None) -> TrialResource
     for share in SHARES:
         if share * card_gb >= need:
             return TrialResources(cpu=cpu, gpu=share, workers=1)
-    return TrialResources(cpu=cpu, gpu=1.0, workers=math.ceil(need / card_gb))
+    ranks = ranks_needed(SPECS[backbone], card_gb)
+    if ranks is None and overridden:  # the user's placement wins; it is theirs to size
+        return TrialResources(cpu=cpu, gpu=1.0, workers=2)
+    if ranks is None:
+        smallest = next(gb for gb in range(1, 1025) if ranks_needed(SPECS[backbone], gb))
+        raise ValueError(
+            f"{backbone} at full scale does not fit {card_gb:g} GB cards, not even split over "
+            f"ZeRO-3 ranks (its VAE and text encoder are whole on each); allowed: cards of "
+            f"{smallest} GB or more"
+        )
+    return TrialResources(cpu=cpu, gpu=1.0, workers=max(2, ranks))
 
 
 def policy(
@@ -138,9 +149,10 @@ def policy(
 
     tiny: 1 CPU, and ¼ of a card where there are GPUs (so tiny sweeps run on GPU clusters too).
     full: the smallest share in `SHARES` of one card holding `MEMORY_GB[backbone]`; when not even
-    a whole card does, ceil(MEMORY_GB / card_gb) whole GPUs as that many workers (the trial then
-    needs zero_stage=3). No GPU in the cluster: gpu 0. Overrides win (`_with_overrides`); a bad
-    one is a one-line ValueError naming it and what is allowed.
+    a whole card does, as many whole GPUs as `gpu_estimates.ranks_needed` says a ZeRO-3 group
+    needs (at least 2), as that many workers (the trial then runs zero_stage=3); a card too small
+    for any group is a one-line ValueError. No GPU in the cluster: gpu 0. Overrides win
+    (`_with_overrides`); a bad one is a one-line ValueError naming it and what is allowed.
     """
     if backbone not in MEMORY_GB:
         raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(sorted(MEMORY_GB))}")
@@ -148,8 +160,9 @@ def policy(
         raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(_SCALES)}")
     if card_gb is not None and (isinstance(card_gb, bool) or not card_gb > 0):
         raise ValueError(f"bad card memory {card_gb!r} GB; allowed: a positive number or None")
-    estimate = _estimate(backbone, scale, card_gb)
-    if override_gpu is None and override_workers is None:
+    overridden = override_gpu is not None or override_workers is not None
+    estimate = _estimate(backbone, scale, card_gb, overridden)
+    if not overridden:
         return estimate
     return _with_overrides(estimate, override_gpu, override_workers, card_gb)
 

@@ -178,15 +178,50 @@ def build_engine(model: torch.nn.Module, settings: OptimSettings) -> deepspeed.D
     )
     bf16 = next(model.parameters()).dtype == torch.bfloat16
     world_size = dist.get_world_size()
+    config = deepspeed_config(settings, bf16, world_size)
+    if config["zero_optimization"]["stage"] == 3:
+        partition_onto_device(model, config)
+    else:
+        use_torch_linear()
     engine, _, _, _ = deepspeed.initialize(
-        model=model,
-        optimizer=optimizer,
-        lr_scheduler=scheduler,
-        config=deepspeed_config(settings, bf16, world_size),
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config
     )
     if world_size == 1 and engine.zero_optimization_stage() == 0:
         lighten_single_process(engine, params, settings.max_grad_norm)
     return engine
+
+
+def partition_onto_device(model: torch.nn.Module, config: dict[str, Any]) -> None:
+    """ZeRO-3 from a model in host memory (`Backbone.transformer_on_host`). Given a model that
+    is not partitioned yet, DeepSpeed's engine first moves all of it to the device, then
+    partitions it: a rank briefly holds the whole transformer, which is what a card too small
+    for it cannot. `deepspeed.zero.Init(module=...)` (the same conversion the engine runs after
+    its move) takes each weight to the device and keeps this rank's shard, one at a time; the
+    engine then leaves the module where it is. So what the engine does to an unconverted model
+    is done here: its buffers (never partitioned) go to the device, and with bf16 on, the
+    weights are cast first (the LoRA weights peft keeps in fp32 included), as the engine casts."""
+    if config["bf16"]["enabled"]:
+        for param in model.parameters():
+            if param.is_floating_point() and param.dtype != torch.bfloat16:
+                param.data = param.data.to(torch.bfloat16)
+    partitioning = deepspeed.zero.Init(module=model, config_dict_or_path=config)
+    # The weights are this rank's shards now; `to` moves the buffers (and the weights' empty
+    # placeholders, which are on the device already).
+    model.to(partitioning.local_device)
+
+
+def use_torch_linear() -> None:
+    """ZeRO-3 swaps `torch.nn.functional.linear` for its own, process-wide, for good (DeepSpeed's
+    `memory_efficient_linear`); in a process that ran a ZeRO-3 trial before, whole weights would
+    then fail in it ("mat2 must be a matrix"). Put torch's back; a ZeRO-3 engine swaps it again.
+    Written by hand: DeepSpeed keeps the original only in this class attribute."""
+    from deepspeed.runtime.zero.partition_parameters import (
+        InsertPostInitMethodToModuleSubClasses as ZeroInit,
+    )
+
+    original = getattr(ZeroInit, "linear_bk", None)
+    if original is not None:
+        torch.nn.functional.linear = original
 
 
 def lighten_single_process(

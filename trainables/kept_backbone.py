@@ -19,16 +19,18 @@ def _key(name: str, scale: str, weights: Any) -> tuple[str, str, str]:
     return name, scale, str(weights)
 
 
-def take(name: str, scale: str, weights: Any) -> Backbone:
+def take(name: str, scale: str, weights: Any, transformer_on_host: bool = False) -> Backbone:
     """The kept backbone if it is this one (it is no longer kept while the trial runs), else a
-    newly built one (the kept one, if any, is let go first: one model per process)."""
+    newly built one (the kept one, if any, is let go first: one model per process). A kept
+    backbone's transformer is on the device (only ZeRO-0/1/2 trials keep theirs), which a
+    ZeRO-3 trial in one process partitions in place: one process holds it whole anyway."""
     global _kept
     kept, _kept = _kept, None
     if kept is not None and kept[0] == _key(name, scale, weights):
         return kept[1]
     del kept
     gc.collect()
-    return load(name, scale, weights)
+    return load(name, scale, weights, transformer_on_host=transformer_on_host)
 
 
 def give_back(name: str, scale: str, weights: Any, backbone: Backbone, engine: Any) -> None:

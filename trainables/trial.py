@@ -133,7 +133,12 @@ def train(
         config.n, config.seed, n_val=config.n_val, size=(config.height, config.width), data=data
     )
     ident = (config.backbone, config.scale, config.weights)
-    backbone = kept_backbone.take(*ident) if keep_backbone else load(*ident)
+    # Under ZeRO-3 the transformer reaches the device only as this rank's shard.
+    on_host = config.zero_stage == 3
+    if keep_backbone:
+        backbone = kept_backbone.take(*ident, transformer_on_host=on_host)
+    else:
+        backbone = load(*ident, transformer_on_host=on_host)
     backbone.check_frames(config.frames)
     backbone.check_size(config.height, config.width)
     if config.gradient_checkpointing:
@@ -276,14 +281,16 @@ def train(
 
 
 def keep(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
-    """Keep the backbone for this process's next trial, unless its blocks were compiled: then
-    nothing is kept and torch's compiled code (which holds on to the model) is let go."""
-    if not compiled:
+    """Keep the backbone for this process's next trial, unless its blocks were compiled (then
+    torch's compiled code, which holds on to the model, is let go too) or ZeRO-3 partitioned
+    it (its weights are DeepSpeed shards now, which only that engine could gather)."""
+    if not compiled and engine.zero_optimization_stage() != 3:
         kept_backbone.give_back(*ident, backbone, engine)
         return
     kept_backbone.drop()
     engine.destroy()
-    torch._dynamo.reset()
+    if compiled:
+        torch._dynamo.reset()
 
 
 def write_out(run: RunLog | None, session: StoredSession, folder: Path, step: int) -> None:

@@ -14,6 +14,7 @@ import pytest
 import ray
 from ray import tune
 
+import orchestrator.gpu_estimates as g
 from orchestrator.resources import (
     MEMORY_GB,
     TrialResources,
@@ -29,7 +30,7 @@ from orchestrator.tuner import trial_placement
 FULL = {
     "ltx": {24.0: (1.0, 1), 80.0: (0.25, 1), 141.0: (0.25, 1), None: (0.0, 1)},
     "cogvideox": {24.0: (1.0, 1), 80.0: (0.5, 1), 141.0: (0.25, 1), None: (0.0, 1)},
-    "wan": {24.0: (1.0, 3), 80.0: (1.0, 1), 141.0: (0.5, 1), None: (0.0, 1)},
+    "wan": {24.0: (1.0, 4), 80.0: (1.0, 1), 141.0: (0.5, 1), None: (0.0, 1)},
 }
 CARDS = (24.0, 80.0, 141.0, None)
 
@@ -62,13 +63,28 @@ def test_tiny_scale_takes_a_cpu_and_a_quarter_card_where_there_are_gpus(backbone
 
 def test_a_group_reserves_a_whole_gpu_per_rank_beside_the_trials_own_cpu():
     wan = policy("wan", "full", 24.0)
-    assert wan.total_gpus == 3.0
-    assert wan.bundles(worker_cpus=2.0) == [{"CPU": 1.0}] + [{"CPU": 2.0, "GPU": 1.0}] * 3
+    assert wan.total_gpus == 4.0
+    assert wan.bundles(worker_cpus=2.0) == [{"CPU": 1.0}] + [{"CPU": 2.0, "GPU": 1.0}] * 4
     assert policy("ltx", "full", 80.0).bundles() == [{"CPU": 1.0, "GPU": 0.25}]
     assert policy("ltx", "full", None).bundles() == [{"CPU": 1.0}]
     on_cpus = TrialResources(cpu=0.5, gpu=0.0, workers=2)
     assert on_cpus.bundles(worker_cpus=0.5) == [{"CPU": 0.5}, {"CPU": 0.5}, {"CPU": 0.5}]
-    assert policy("wan", "full", 16.0).workers == 4  # ceil(60 / 16)
+    # As many ranks as the ZeRO-3 estimate needs (gpu_estimates.ranks_needed), at least two:
+    # on 24 GB cards ceil(52 / 24) = 3 ranks would hold 24.2 GB each.
+    assert g.zero3_rank_gb(g.SPECS["wan"], 3)["training"] > 24.0
+    assert policy("wan", "full", 48.0).workers == 2
+
+
+def test_a_card_that_no_zero3_group_fits_is_refused_unless_the_user_places_the_trial():
+    # Wan's VAE, CLIP and UMT5-XXL are whole on every rank: 16.7 GB before any transformer shard.
+    with pytest.raises(ValueError) as error:
+        policy("wan", "full", 16.0)
+    assert str(error.value) == (
+        "wan at full scale does not fit 16 GB cards, not even split over ZeRO-3 ranks (its VAE "
+        "and text encoder are whole on each); allowed: cards of 17 GB or more"
+    )
+    assert policy("wan", "full", 16.0, override_workers=8) == TrialResources(1.0, 1.0, 8)
+    assert policy("wan", "full", 16.0, override_workers=1).gpu == 1.0
 
 
 @pytest.mark.parametrize(

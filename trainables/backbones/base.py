@@ -134,9 +134,19 @@ class Backbone(abc.ABC):
     #: The model's own diffusers pipeline: sampling and adapter export go through it.
     pipeline: object
 
-    def __init__(self, device: torch.device, dtype: torch.dtype, weights_id: str) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        dtype: torch.dtype,
+        weights_id: str,
+        transformer_on_host: bool = False,
+    ) -> None:
         self.device = device
         self.dtype = dtype
+        #: The transformer stays in host memory when loaded; ZeRO-3 moves it to the device one
+        #: weight at a time as it partitions it (trainables.engine.partition_onto_device), so
+        #: no rank ever holds it whole. Everything else goes to the device.
+        self.transformer_on_host = transformer_on_host
         #: Names the weights in cache keys: the same id must mean the same VAE/text encoder.
         self.weights_id = weights_id
         self._prompt: dict[str, torch.Tensor] = {}
@@ -160,9 +170,15 @@ class Backbone(abc.ABC):
         }
 
     def adopt_pipeline(self, pipeline: Any, cast_transformer_only: bool = False) -> None:
-        """Move the pipeline to the device, cast it (or only its transformer, where the VAE and
-        encoders stay in fp32 as the hub repo runs them), freeze it, and keep its parts."""
-        pipeline.to(self.device)
+        """Move the pipeline to the device (its transformer too unless `transformer_on_host`),
+        cast it (or only its transformer, where the VAE and encoders stay in fp32 as the hub
+        repo runs them), freeze it, and keep its parts."""
+        if self.transformer_on_host:
+            for component in pipeline.components.values():
+                if isinstance(component, torch.nn.Module) and component is not pipeline.transformer:
+                    component.to(self.device)
+        else:
+            pipeline.to(self.device)
         if pipeline.transformer.dtype != self.dtype:
             (pipeline.transformer if cast_transformer_only else pipeline).to(dtype=self.dtype)
         pipeline.set_progress_bar_config(disable=True)

@@ -166,11 +166,13 @@ class CogVideoX(Backbone):
         device: torch.device,
         dtype: torch.dtype,
         root: Path | None = None,
+        transformer_on_host: bool = False,
     ) -> None:
         super().__init__(
             device,
             dtype,
             TINY_ID if root is None else file_identity(root, "vae", "text_encoder", "tokenizer"),
+            transformer_on_host,
         )
         self.root = root
         self.adopt_pipeline(pipeline)
@@ -334,15 +336,19 @@ class CogVideoX(Backbone):
         return samples
 
 
-def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> CogVideoX:
+def load(
+    scale: str = "tiny",
+    path: str | os.PathLike[str] | None = None,
+    transformer_on_host: bool = False,
+) -> CogVideoX:
     device = default_device()
     dtype = default_dtype(device)
     root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
     if root is None:
-        return CogVideoX(build_tiny_pipeline(text=False), device, dtype)
+        return CogVideoX(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
     from diffusers import CogVideoXImageToVideoPipeline
 
     pipeline = CogVideoXImageToVideoPipeline.from_pretrained(
         root, text_encoder=None, tokenizer=None, dtype=dtype
     )
-    return CogVideoX(pipeline, device, dtype, root)
+    return CogVideoX(pipeline, device, dtype, root, transformer_on_host)

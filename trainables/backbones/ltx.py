@@ -199,9 +199,10 @@ class LTXVideo(Backbone):
         device: torch.device,
         dtype: torch.dtype,
         root: Path | None = None,
+        transformer_on_host: bool = False,
     ) -> None:
         weights = TINY_ID if root is None else file_identity(root, *_IDENTITY_PARTS)
-        super().__init__(device, dtype, weights)
+        super().__init__(device, dtype, weights, transformer_on_host)
         self.root = root
         self.adopt_pipeline(pipeline)
 
@@ -433,15 +434,19 @@ class LTXVideo(Backbone):
 _IDENTITY_PARTS = ("vae", "text_encoder", "tokenizer")
 
 
-def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> LTXVideo:
+def load(
+    scale: str = "tiny",
+    path: str | os.PathLike[str] | None = None,
+    transformer_on_host: bool = False,
+) -> LTXVideo:
     device = default_device()
     dtype = default_dtype(device)
     root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
     if root is None:
-        return LTXVideo(build_tiny_pipeline(text=False), device, dtype)
+        return LTXVideo(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
     from diffusers import LTXImageToVideoPipeline
 
     pipeline = LTXImageToVideoPipeline.from_pretrained(
         root, text_encoder=None, tokenizer=None, dtype=dtype
     )
-    return LTXVideo(pipeline, device, dtype, root)
+    return LTXVideo(pipeline, device, dtype, root, transformer_on_host)

@@ -195,9 +195,13 @@ class Wan(Backbone):
         device: torch.device,
         dtype: torch.dtype,
         root: Path | None = None,
+        transformer_on_host: bool = False,
     ) -> None:
         super().__init__(
-            device, dtype, TINY_ID if root is None else file_identity(root, *IDENTITY_PARTS)
+            device,
+            dtype,
+            TINY_ID if root is None else file_identity(root, *IDENTITY_PARTS),
+            transformer_on_host,
         )
         self.root = root
         # Only the transformer trains in `dtype`; the VAE and CLIP stay in fp32, as the hub
@@ -380,12 +384,16 @@ class Wan(Backbone):
         return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
 
 
-def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Wan:
+def load(
+    scale: str = "tiny",
+    path: str | os.PathLike[str] | None = None,
+    transformer_on_host: bool = False,
+) -> Wan:
     device = default_device()
     dtype = default_dtype(device)
     root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
     if root is None:
-        return Wan(build_tiny_pipeline(text=False), device, dtype)
+        return Wan(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
     from diffusers import WanImageToVideoPipeline
 
     pipeline = WanImageToVideoPipeline.from_pretrained(
@@ -394,4 +402,4 @@ def load(scale: str = "tiny", path: str | os.PathLike[str] | None = None) -> Wan
         tokenizer=None,
         dtype={"default": dtype, "vae": torch.float32, "image_encoder": torch.float32},
     )
-    return Wan(pipeline, device, dtype, root)
+    return Wan(pipeline, device, dtype, root, transformer_on_host)

@@ -1,0 +1,89 @@
+"""ZeRO-3 trials load the transformer into host memory and let DeepSpeed bring it to the
+device one weight at a time, as shards (trainables.engine.partition_onto_device): no rank holds
+it whole, which is what lets a model bigger than one card train on several."""
+
+import deepspeed
+import pytest
+import torch
+
+import trainables.engine as engine_module
+import trainables.trial as trial_module
+from trainables.backbones import ltx
+from trainables.config import TrialConfig
+
+BASE = dict(
+    task="hflip",
+    n=1,
+    steps=2,
+    checkpoint_every=2,
+    log_every=1,
+    rank=4,
+    alpha=4.0,
+    lr=1e-3,
+    n_val=1,
+    sample_steps=2,
+    height=32,
+    width=32,
+)
+
+
+@pytest.mark.parametrize("on_host", [True, False])
+def test_the_transformer_stays_on_the_host_while_the_rest_goes_to_the_device(on_host):
+    # The meta device stands in for a GPU: whatever is moved there is visibly not on the host.
+    backbone = ltx.LTXVideo(
+        ltx.build_tiny_pipeline(text=False), torch.device("meta"), torch.float32, None, on_host
+    )
+    transformer = {p.device.type for p in backbone.transformer.parameters()}
+    assert transformer == ({"cpu"} if on_host else {"meta"})
+    assert {p.device.type for p in backbone.vae.parameters()} == {"meta"}
+
+
+def test_a_zero3_trial_partitions_its_transformer_before_the_engine_sees_it(
+    session_factory, monkeypatch
+):
+    seen = {}
+    initialize = deepspeed.initialize
+
+    def spy(model, **kwargs):
+        params = list(model.parameters())
+        seen["partitioned"] = all(hasattr(p, "ds_id") for p in params)
+        seen["held_elements"] = sum(p.numel() for p in params)  # whole weights left around
+        seen["shards"] = sum(p.ds_tensor.numel() for p in params)
+        return initialize(model=model, **kwargs)
+
+    monkeypatch.setattr(engine_module.deepspeed, "initialize", spy)
+    loads = []
+    real_load = trial_module.load
+
+    def load(*args, **kwargs):
+        loads.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "load", load)
+    session = session_factory("zero3")
+    trial_module.train(TrialConfig.from_dict({**BASE, "zero_stage": 3}), session)
+    assert loads == [{"transformer_on_host": True}]
+    assert seen["partitioned"] and seen["held_elements"] == 0 and seen["shards"] > 0
+    assert len(session.reports) == 2 and all(r["loss"] > 0 for r in session.reports)
+
+
+def test_after_a_zero3_trial_a_reused_process_trains_the_next_trial_as_a_fresh_one_does(
+    session_factory,
+):
+    """Ray reuses a trial's process for the next trial. A ZeRO-3 trial leaves its backbone's
+    weights partitioned and torch's linear swapped for DeepSpeed's: nothing of it is kept, and
+    the next trial gets torch's linear back (it failed with "mat2 must be a matrix")."""
+    import torch.nn.functional as F
+
+    def losses(name: str, keep: bool, **options) -> list[float]:
+        session = session_factory(name)
+        config = TrialConfig.from_dict({**BASE, **options})
+        trial_module.train(config, session, keep_backbone=keep)
+        return [r["loss"] for r in session.reports]
+
+    fresh = losses("fresh", keep=False)
+    torch_linear = F.linear
+    losses("zero3", keep=True, zero_stage=3)
+    assert F.linear is not torch_linear  # DeepSpeed's, still
+    assert losses("next", keep=True) == fresh
+    assert F.linear is torch_linear
