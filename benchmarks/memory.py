@@ -12,11 +12,12 @@ its Tune trial, here in a placement group of the same bundles (Tune is left out;
 the same code). Each
 rank records what it holds of the sharded module (the transformer: frozen base + LoRA): its
 ZeRO-3 partition (`ds_tensor`, what `shard_fraction` counts) and, after its first optimizer step,
-the whole copies it keeps gathered besides: DeepSpeed keeps every parameter smaller than
+the whole copies it keeps gathered besides. DeepSpeed keeps every parameter smaller than
 `stage3_param_persistence_threshold` (1e5 elements by default) whole on every rank, which at the
-tiny scale is every parameter. `--persistence-thresholds default,0` also runs the group with the
-threshold at 0 (patched into the engine's DeepSpeed config inside the benchmark's workers), so
-that big-model behaviour shows: parameters released after use and gathered again. Rank 0's last
+tiny scale would be every parameter, so tiny trials set it to 0 (`trainables.trial`): their
+weights are released after use and gathered again, as a full-scale model's are.
+`--persistence-thresholds default,100000` also runs the group with DeepSpeed's default (patched
+into the engine's DeepSpeed config inside the benchmark's workers). Rank 0's last
 report carries the trial's own `shard_fraction_rank{0,1}` metrics; a group that fails is
 recorded with what its ranks held until then.
 
@@ -298,7 +299,7 @@ def report(trials: list[dict], groups: list[dict], args: argparse.Namespace) -> 
         ]
         for g in groups:
             threshold = g["persistence_threshold"]
-            threshold = "default (1e5)" if threshold is None else f"{threshold:,}"
+            threshold = "the trial's own (0)" if threshold is None else f"{threshold:,}"
             for r in g["ranks"]:
                 b, s = r["at_build"], r["after_first_step"]
                 whole = b["frozen_bytes"] + b["lora_bytes"]
@@ -333,7 +334,8 @@ def main() -> None:
         "--persistence-thresholds",
         default="default",
         help="ZeRO-3 stage3_param_persistence_threshold values for the 2-worker runs, comma-"
-        "separated; 'default' leaves DeepSpeed's (1e5 elements)",
+        "separated; 'default' leaves the trial's own (0 for tiny trials, as trainables.trial "
+        "sets it); 100000 is DeepSpeed's default",
     )
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
