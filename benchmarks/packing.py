@@ -10,7 +10,7 @@ seconds and records when it ran and on which GPU (`ray.get_gpu_ids()`); a trial 
 policy spreads over several workers runs the probe in each rank of a group with
 `trainables.workers.run_group`, as the product does (the Tune trial reserves the ranks' GPUs).
 
-Default mix on 4 GPUs of 80 GB: LTX tiny (¼ card), CogVideoX full (½), Wan full (1 card) and
+Default mix on 4 GPUs of 80 GB: LTX tiny (¼ card), CogVideoX full (¼), Wan full (1 card) and
 Wan full pinned to 2 workers (2 whole GPUs), durations drawn between `--min-s` and `--max-s`.
 
 Figures: the share of GPU capacity busy (Σ over running probes of their share ÷ N) over the

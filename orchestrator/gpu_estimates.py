@@ -12,8 +12,9 @@ Units: "GB" here is GiB (2**30 bytes), the unit in which the card classes are na
 `trainables.engine`), bf16 weights, gradient checkpointing on (the policy turns it on at full
 scale). Its peak is the largest of four moments, each the sum of what is alive then:
 - *prompt* (a prompt-cache miss; `trainables.trial.prepare` encodes the fixed prompt right after
-  loading): the resident weights + the text encoder in bf16 (it is dropped after);
-- *latents* (a latent-cache miss): resident weights + the VAE encoder's workspace;
+  loading): the resident weights but the transformer, which a trial keeps in host memory until
+  its engine is built, + the text encoder in bf16 (it is dropped after);
+- *latents* (a latent-cache miss): the same weights + the VAE encoder's workspace;
 - *training*: resident weights + LoRA state (16 B per LoRA parameter: bf16 weight and
   gradient, fp32 master copy, Adam m and v in fp32; ZeRO-2 shards them over ranks, and one rank
   holds them all) + the larger of the checkpointed activations (during backward) and the fp32
@@ -46,7 +47,12 @@ What the previous hand estimate (18 / 22 / 60 GB, orchestrator/resources.py) dif
   trains at 9×480×720 = 4,050), added the optimizer step's fp32 gradient copy (2.5 GB) to the
   activations although they are not alive at once, and its 55 GB before the 10 % margin were
   decimal GB (51 GiB).
-None of these changes a share in `orchestrator.resources.policy`.
+None of these changed a share in `orchestrator.resources.policy`. Then a trial came to keep its
+transformer in host memory until its engine is built (the engine moves it to the device), so the
+cache-miss moments (prompt, latents) no longer hold it: ltx 17 → 13 (still its prompt moment:
+T5-XXL), cogvideox 24 → 19 (its validation now), wan 52 (its validation, unchanged). CogVideoX1.5
+now takes ¼ of an 80 GB card instead of ½, and samples 2 validation inputs at once instead of 8
+(what its 19 GB hold).
 
 **Seconds per step** on another card: the paper's own seconds per step (Table 6, on the card it
 ran on: RTX 4090 for CogVideoX1.5 and LTX-Video, H100 for Wan2.1; Appendix A.3) × the ratio of
@@ -426,9 +432,11 @@ def moments_gb(spec: Spec, sample_batch: int = 1) -> dict[str, dict[str, float]]
         if activations >= step
         else {"fp32 gradients at the step (4 B/param)": step}
     )
+    # Before the engine is built the transformer waits in host memory (trainables.trial).
+    encoders = {part: gb for part, gb in resident.items() if part != "transformer (bf16)"}
     return {
-        "prompt": {**resident, "text encoder (bf16)": _gb(2 * spec.text_encoder_params)},
-        "latents": {**resident, "VAE encoder workspace": vae_workspace_gb(spec)},
+        "prompt": {**encoders, "text encoder (bf16)": _gb(2 * spec.text_encoder_params)},
+        "latents": {**encoders, "VAE encoder workspace": vae_workspace_gb(spec)},
         "training": {**resident, **state, **training},
         "validation": {
             **resident,

@@ -21,11 +21,12 @@ from trainables.devices import cap_cuda_memory as cap_cuda_memory
 
 #: Peak GPU memory (GB, i.e. GiB as card classes are named) of one training process of each
 #: backbone at full scale, unsharded, at its Table 3 settings on a 9-frame clip, **with gradient
-#: checkpointing on**: ltx 17, cogvideox 24, wan 52. ESTIMATES on paper, derived in
+#: checkpointing on**: ltx 13, cogvideox 19, wan 52. ESTIMATES on paper, derived in
 #: `orchestrator.gpu_estimates` from the models' parameter counts and token counts (the largest
-#: of the prompt-encoding, latent-encoding, training and validation moments, +10 % for the
-#: allocator and 2 GB of CUDA context; the derivation and how it differs from the earlier hand
-#: estimate of 18 / 22 / 60 are in that module's docstring), to be replaced by measured peaks
+#: of the prompt-encoding and latent-encoding moments, the transformer still in host memory, and
+#: the training and validation moments, +10 % for the allocator and 2 GB of CUDA context; the
+#: derivation and how it differs from the earlier hand estimate of 18 / 22 / 60 are in that
+#: module's docstring), to be replaced by measured peaks
 #: (issue 6). Without gradient checkpointing add roughly 34 B × tokens × hidden × layers of
 #: saved activations (ltx ≈ +19, cogvideox ≈ +24, wan ≈ +26 GB), which no ¼ or ½ share below
 #: holds. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context

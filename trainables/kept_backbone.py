@@ -10,27 +10,29 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import torch
+
 from trainables.backbones import Backbone, load
 
 _kept: tuple[tuple[str, str, str], Backbone] | None = None
+HOST = torch.device("cpu")
 
 
 def _key(name: str, scale: str, weights: Any) -> tuple[str, str, str]:
     return name, scale, str(weights)
 
 
-def take(name: str, scale: str, weights: Any, transformer_on_host: bool = False) -> Backbone:
+def take(name: str, scale: str, weights: Any) -> Backbone:
     """The kept backbone if it is this one (it is no longer kept while the trial runs), else a
-    newly built one (the kept one, if any, is let go first: one model per process). A kept
-    backbone's transformer is on the device (only ZeRO-0/1/2 trials keep theirs), which a
-    ZeRO-3 trial in one process partitions in place: one process holds it whole anyway."""
+    newly built one (the kept one, if any, is let go first: one model per process); either way
+    with its transformer in host memory, where a trial wants it until its engine is built."""
     global _kept
     kept, _kept = _kept, None
     if kept is not None and kept[0] == _key(name, scale, weights):
         return kept[1]
     del kept
     gc.collect()
-    return load(name, scale, weights, transformer_on_host=transformer_on_host)
+    return load(name, scale, weights, transformer_on_host=True)
 
 
 def give_back(name: str, scale: str, weights: Any, backbone: Backbone, engine: Any) -> None:
@@ -46,6 +48,9 @@ def give_back(name: str, scale: str, weights: Any, backbone: Backbone, engine: A
     transformer.unload_lora()
     if transformer.is_gradient_checkpointing:
         transformer.disable_gradient_checkpointing()
+    # Back to host memory, where a trial's transformer waits until its engine is built (a copy
+    # over PCIe, seconds at most: the weights are not read from disk again).
+    transformer.to(HOST)
     _kept = (_key(name, scale, weights), backbone)
 
 

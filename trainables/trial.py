@@ -133,12 +133,14 @@ def train(
         config.n, config.seed, n_val=config.n_val, size=(config.height, config.width), data=data
     )
     ident = (config.backbone, config.scale, config.weights)
-    # Under ZeRO-3 the transformer reaches the device only as this rank's shard.
-    on_host = config.zero_stage == 3
+    # The transformer waits in host memory while the prompt and the examples are encoded (a
+    # cache miss loads the text encoder: the peak moment of a trial whose transformer sat on the
+    # device, orchestrator.gpu_estimates). The engine brings it to the device: DeepSpeed moves a
+    # ZeRO-0/1/2 model whole, and a ZeRO-3 one arrives as this rank's shards only.
     if keep_backbone:
-        backbone = kept_backbone.take(*ident, transformer_on_host=on_host)
+        backbone = kept_backbone.take(*ident)
     else:
-        backbone = load(*ident, transformer_on_host=on_host)
+        backbone = load(*ident, transformer_on_host=True)
     backbone.check_frames(config.frames)
     backbone.check_size(config.height, config.width)
     if config.gradient_checkpointing:

@@ -29,7 +29,7 @@ from orchestrator.tuner import trial_placement
 # backbone → {card GB: (gpu share or per-worker GPUs, workers)} at full scale
 FULL = {
     "ltx": {24.0: (1.0, 1), 80.0: (0.25, 1), 141.0: (0.25, 1), None: (0.0, 1)},
-    "cogvideox": {24.0: (1.0, 1), 80.0: (0.5, 1), 141.0: (0.25, 1), None: (0.0, 1)},
+    "cogvideox": {24.0: (1.0, 1), 80.0: (0.25, 1), 141.0: (0.25, 1), None: (0.0, 1)},
     "wan": {24.0: (1.0, 4), 80.0: (1.0, 1), 141.0: (0.5, 1), None: (0.0, 1)},
 }
 CARDS = (24.0, 80.0, 141.0, None)
@@ -201,9 +201,9 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
 def test_half_gpu_trials_run_four_at_a_time_two_per_gpu(logical_gpus, tmp_path):
     # Through the sweep's own request: the placement table in the param space, read per trial
     # by `trial_placement` (the product path of orchestrator.tuner).
-    trial = {"backbone": "cogvideox", "scale": "full"}
-    placement = sweep_placement([trial], 80.0)  # ½ of an 80 GB card
-    assert placement == {"cogvideox/full": {"cpu": 1.0, "gpu": 0.5, "workers": 1}}
+    trial = {"backbone": "wan", "scale": "full"}
+    placement = sweep_placement([trial], 141.0)  # ½ of a 141 GB card
+    assert placement == {"wan/full": {"cpu": 1.0, "gpu": 0.5, "workers": 1}}
     tuner = tune.Tuner(
         tune.with_resources(timed_trial, trial_placement),
         param_space={
@@ -355,8 +355,10 @@ def test_a_trial_without_a_backbone_is_placed_as_the_backbone_it_runs():
 
     trial = {"task": "hflip", "scale": "full", "weights": "/w"}
     assert TrialConfig.from_dict(trial).backbone == "cogvideox"
-    assert sweep_placement([trial], 80.0) == {
-        "cogvideox/full": {"cpu": 1.0, "gpu": 0.5, "workers": 1}
+    # On 32 GB cards LTX-Video would get ½ (13 GB), CogVideoX1.5 a whole card (19 GB).
+    assert policy("ltx", "full", 32.0).gpu == 0.5
+    assert sweep_placement([trial], 32.0) == {
+        "cogvideox/full": {"cpu": 1.0, "gpu": 1.0, "workers": 1}
     }
     assert placement_key({"task": "hflip"}) == "cogvideox/tiny"
 

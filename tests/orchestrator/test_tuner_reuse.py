@@ -29,6 +29,6 @@ def test_tune_places_groups_first_and_the_rest_in_the_sweeps_order():
         trial("wan", 5, workers=2),
         trial("cogvideox", 6),
     ]
-    placement = sweep_placement(trials, 80.0)  # ltx ¼, cogvideox ½, wan 1, wan on 2 GPUs
+    placement = sweep_placement(trials, 80.0)  # ltx ¼, cogvideox ¼, wan 1, wan on 2 GPUs
     ordered = groups_first(trials, placement)
     assert [t["seed"] for t in ordered] == [5, 1, 2, 3, 4, 6]

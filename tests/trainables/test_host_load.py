@@ -38,9 +38,17 @@ def test_the_transformer_stays_on_the_host_while_the_rest_goes_to_the_device(on_
     assert {p.device.type for p in backbone.vae.parameters()} == {"meta"}
 
 
-def test_a_zero3_trial_partitions_its_transformer_before_the_engine_sees_it(
-    session_factory, monkeypatch
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("stage", [2, 3])
+def test_a_trial_encodes_with_its_transformer_on_the_host_and_its_engine_places_it(
+    session_factory, monkeypatch, stage, keep
 ):
+    """The transformer waits in host memory while the prompt and examples are encoded (the
+    cache-miss moments the policy's memory estimates leave it out of). The engine places it:
+    DeepSpeed moves a ZeRO-2 model whole; a ZeRO-3 model is partitioned before the engine sees
+    it (no whole weight left, only shards), so the engine moves nothing."""
+    from trainables import kept_backbone
+
     seen = {}
     initialize = deepspeed.initialize
 
@@ -48,23 +56,62 @@ def test_a_zero3_trial_partitions_its_transformer_before_the_engine_sees_it(
         params = list(model.parameters())
         seen["partitioned"] = all(hasattr(p, "ds_id") for p in params)
         seen["held_elements"] = sum(p.numel() for p in params)  # whole weights left around
-        seen["shards"] = sum(p.ds_tensor.numel() for p in params)
+        seen["shards"] = sum(p.ds_tensor.numel() for p in params if hasattr(p, "ds_tensor"))
         return initialize(model=model, **kwargs)
 
     monkeypatch.setattr(engine_module.deepspeed, "initialize", spy)
     loads = []
-    real_load = trial_module.load
 
-    def load(*args, **kwargs):
-        loads.append(kwargs)
-        return real_load(*args, **kwargs)
+    def spying_load(real):
+        def load(*args, **kwargs):
+            loads.append(kwargs)
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(trial_module, "load", load)
-    session = session_factory("zero3")
-    trial_module.train(TrialConfig.from_dict({**BASE, "zero_stage": 3}), session)
+        return load
+
+    monkeypatch.setattr(trial_module, "load", spying_load(trial_module.load))
+    monkeypatch.setattr(kept_backbone, "load", spying_load(kept_backbone.load))
+    kept_backbone.drop()
+    session = session_factory(f"stage{stage}")
+    config = TrialConfig.from_dict({**BASE, "zero_stage": stage})
+    trial_module.train(config, session, keep_backbone=keep)
+    kept_backbone.drop()
     assert loads == [{"transformer_on_host": True}]
-    assert seen["partitioned"] and seen["held_elements"] == 0 and seen["shards"] > 0
+    if stage == 3:
+        assert seen["partitioned"] and seen["held_elements"] == 0 and seen["shards"] > 0
+    else:
+        assert not seen["partitioned"] and seen["held_elements"] > 0
     assert len(session.reports) == 2 and all(r["loss"] > 0 for r in session.reports)
+
+
+def test_a_kept_backbone_goes_back_to_host_memory(session_factory, monkeypatch):
+    from trainables import kept_backbone
+
+    moves = []
+    to = torch.nn.Module.to
+
+    def recording_to(module, *args, **kwargs):
+        moves.append((module, args, kwargs))
+        return to(module, *args, **kwargs)
+
+    kept_backbone.drop()
+    trial_module.train(TrialConfig.from_dict(BASE), session_factory("kept"), keep_backbone=True)
+    kept = kept_backbone._kept[1]
+    monkeypatch.setattr(torch.nn.Module, "to", recording_to)
+    kept_backbone.give_back("cogvideox", "tiny", None, kept, _EngineStub())
+    kept_backbone.drop()
+    assert [(args, kwargs) for m, args, kwargs in moves if m is kept.transformer] == [
+        ((torch.device("cpu"),), {})
+    ]
+
+
+class _EngineStub:
+    """give_back needs only the engine's hooks (none here) and its destroy."""
+
+    module_forward_pre_hook = module_forward_post_hook = None
+
+    def destroy(self) -> None:
+        pass
 
 
 def test_after_a_zero3_trial_a_reused_process_trains_the_next_trial_as_a_fresh_one_does(
