@@ -196,17 +196,22 @@ def test_driver_sigkill_then_the_same_command_resumes(sweep_file, uninterrupted,
     storage = Storage(tmp_path / "sweeps").child("spot")
     driver = Driver(sweep_file, str(tmp_path / "sweeps"), "spot", env, tmp_path / "driver.log")
     # A random moment of training, counted in checkpointed steps rather than seconds (reused
-    # actors finish a tiny trial in about a second): at most half of all steps, so with two
-    # trials at a time the third cannot have finished when the kill lands.
-    progress = random.Random(os.getpid()).randrange(EVERY, len(TRIALS) * STEPS // 2 + 1, EVERY)
+    # actors finish a tiny trial in about a second): at most one trial's worth of all steps.
+    # Ray's processes train on until they notice the dead driver (`Driver.kill` waits for
+    # them), so the kill must leave room: with half of all steps as the limit, all three
+    # trials had sometimes finished by then.
+    progress = random.Random(os.getpid()).randrange(EVERY, STEPS + 1, EVERY)
     wait_for(
         lambda: sum(step or 0 for step in complete_steps(storage).values()) >= progress,
         240, f"{progress} checkpointed steps", driver, poll=0.02,
     )  # fmt: skip
-    kill_time = time.time()
     driver.kill()
+    # After `kill`, which returns once every process of the old run is gone (Ray's train on
+    # until they notice the dead driver, and may start a trial meanwhile): what they left is
+    # what a resume starts from, and every start after this is the resumed run's.
+    kill_time = time.time()
     at_kill = complete_steps(storage)
-    assert not all(step == STEPS for step in at_kill.values()), "killed too late to test"
+    assert not all(step == STEPS for step in at_kill.values()), ("killed too late", progress)
 
     again = Driver(sweep_file, str(tmp_path / "sweeps"), "spot", env, tmp_path / "driver.log")
     assert again.wait() == 0, again.output()[-3000:]
@@ -340,8 +345,11 @@ def test_node_loss_resumes_from_s3_alone(
     args = ("--tracking-uri", mlflow_server)
     driver = Driver(sweep_file, s3, "lost", env, tmp_path / "driver.log", *args)
     wait_for(lambda: any(complete_steps(storage).values()), 240, "a first checkpoint", driver)
-    kill_time = time.time()
     driver.kill()
+    # After `kill`, which returns once every process of the old run is gone (Ray's train on
+    # until they notice the dead driver, and may start a trial meanwhile): what they left is
+    # what a resume starts from, and every start after this is the resumed run's.
+    kill_time = time.time()
     at_kill = complete_steps(storage)
     # The node is gone: its Ray session, temp files and the driver's scratch folder with it.
     shutil.rmtree(short_ray_tmp)
