@@ -143,9 +143,10 @@ class Backbone(abc.ABC):
     ) -> None:
         self.device = device
         self.dtype = dtype
-        #: The transformer stays in host memory when loaded; ZeRO-3 moves it to the device one
-        #: weight at a time as it partitions it (trainables.engine.partition_onto_device), so
-        #: no rank ever holds it whole. Everything else goes to the device.
+        #: Whether the transformer was left in host memory when loaded (everything else goes to
+        #: the device): a trial encodes its prompt and examples without it on the GPU, and its
+        #: engine places it, whole (ZeRO-0/1/2) or one weight at a time as this rank's shards
+        #: (ZeRO-3, trainables.engine.partition_onto_device).
         self.transformer_on_host = transformer_on_host
         #: Names the weights in cache keys: the same id must mean the same VAE/text encoder.
         self.weights_id = weights_id
