@@ -491,10 +491,9 @@ def zero3_rank_gb(spec: Spec, ranks: int) -> dict[str, float]:
 
     Training: transformer and LoRA state partitioned over the ranks; VAE, image encoder and
     activations whole on each; plus `ZERO3_GATHERED_BLOCKS` blocks' weights gathered. Prompt:
-    before the engine exists, the transformer is still in host memory (a ZeRO-3 trial loads it
-    there, and `trainables.engine.partition_onto_device` brings only this rank's shard to the
-    GPU, one weight at a time), so the GPU holds the rest of the pipeline and the text
-    encoder, whole on every rank."""
+    one process's prompt moment (`moments_gb`), whole on every rank: before the engine exists
+    the transformer is still in host memory, and `trainables.engine.partition_onto_device`
+    brings only this rank's shard of it to the GPU, one weight at a time."""
     resident = resident_gb(spec)
     transformer = resident.pop("transformer (bf16)")
     rest = sum(resident.values())
@@ -507,7 +506,7 @@ def zero3_rank_gb(spec: Spec, ranks: int) -> dict[str, float]:
         + gathered
         + max(activations_gb(spec), step)
     )
-    prompt = rest + _gb(2 * spec.text_encoder_params)
+    prompt = sum(moments_gb(spec)["prompt"].values())
     return {"prompt": with_margins(prompt), "training": with_margins(training)}
 
 
