@@ -41,8 +41,13 @@ def run(session_factory, name, **options):
 def test_memory_switches_do_not_change_training(session_factory, options):
     plain_losses, plain_adapter, plain_config = run(session_factory, "plain")
     losses, adapter, ds_config = run(session_factory, "switched", **options)
-    assert losses == plain_losses
-    assert all(torch.equal(adapter[k], plain_adapter[k]) for k in plain_adapter)
+    if options.get("gradient_checkpointing"):  # the same forward, recomputed: bit for bit
+        assert losses == plain_losses
+        assert all(torch.equal(adapter[k], plain_adapter[k]) for k in plain_adapter)
+    else:  # DeepSpeed's offloaded (CPU) Adam step vs torch's: another code path, float rounding
+        assert losses == pytest.approx(plain_losses, rel=1e-5)
+        for k in plain_adapter:
+            torch.testing.assert_close(adapter[k], plain_adapter[k], atol=1e-6, rtol=1e-4)
     # One process: ZeRO-2 partitions nothing, the engine runs stage 0 (trainables.engine),
     # except with the optimizer offloaded, which DeepSpeed does from stage 1 up.
     assert plain_config["zero_optimization"]["stage"] == 0

@@ -10,6 +10,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from tests.conftest import Preempted
+from tests.tolerances import assert_latents_close, assert_videos_close
 from trainables.backbones import backbone_defaults, backbone_names, load
 from trainables.backbones import ltx as ltx_module
 from trainables.backbones.base import DEFAULT_PROMPT, to_unit_range
@@ -184,9 +185,10 @@ def test_lora_training_lowers_the_loss_and_the_saved_adapter_reproduces_samples(
     before = fresh.sample(image(), 9, 3, seed=1)
     fresh.pipeline.load_lora_weights(str(tmp_path / "adapter"))
     after = fresh.sample(image(), 9, 3, seed=1)
-    assert torch.equal(after.last_latent, trained.last_latent)
-    assert np.array_equal(after.video, trained.video)
-    assert not torch.equal(before.last_latent, trained.last_latent)
+    # Two code paths (LoRA added and trained here vs loaded by diffusers): float rounding.
+    assert_latents_close(after.last_latent, trained.last_latent)
+    assert_videos_close(after.video, trained.video)
+    assert not torch.allclose(before.last_latent, trained.last_latent, atol=1e-3)
 
 
 # -- sampling ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import Preempted
+from tests.tolerances import assert_latents_close, assert_videos_close
 from trainables.backbones import backbone_defaults, backbone_names, load
 from trainables.backbones.wan import DEFAULTS, TEXT_TOKENS, TINY_CLIP, build_tiny_pipeline
 from trainables.config import TrialConfig
@@ -195,9 +196,10 @@ def test_saved_adapter_loads_into_a_fresh_pipeline_and_reproduces_samples(tmp_pa
     loaded = set(adapted_modules(fresh.transformer))
     assert loaded == set(adapted_modules(trained.transformer)) | per_block(fresh, IMAGE_BRANCH)
     got = fresh.sample(image, 9, 3, seed=4)
-    assert np.array_equal(got.video, expected.video)
-    assert torch.equal(got.last_latent, expected.last_latent)
-    assert not torch.equal(before.last_latent, expected.last_latent)
+    # Two code paths (LoRA added and trained here vs loaded by diffusers): float rounding.
+    assert_videos_close(got.video, expected.video)
+    assert_latents_close(got.last_latent, expected.last_latent)
+    assert not torch.allclose(before.last_latent, expected.last_latent, atol=1e-3)
 
 
 # -- trials: resume and adapter through the real loop ------------------------------------------

@@ -119,6 +119,40 @@ def file_identity(root: Path, *relative: str) -> str:
     return "|".join(parts)
 
 
+def adapter_metadata(transformer: torch.nn.Module) -> dict[str, Any]:
+    """The LoRA config as an adapter file's metadata, with every set as a sorted list: peft keeps
+    `target_modules` as a set, whose order (and so the file's bytes) changes from process to
+    process with string hashing; one config must give one file."""
+    config = transformer.peft_config["default"].to_dict()
+    return {
+        key: sorted(value) if isinstance(value, set | frozenset) else value
+        for key, value in config.items()
+    }
+
+
+def canonicalize_safetensors_header(path: Path) -> None:
+    """Rewrite a safetensors file's JSON header with its keys sorted, in place and atomically.
+
+    safetensors writes its `__metadata__` map in the Rust HashMap's order, which is seeded per
+    process ("format" and "lora_adapter_metadata" swap places run to run), so the same tensors
+    and metadata gave different bytes. Written by hand: no library option orders the header.
+    The tensor entries carry their own offsets, so only the header's bytes change; its length
+    stays the same (the same JSON, reordered) and it is padded with spaces as safetensors pads.
+    """
+    import json
+    import struct
+
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    ordered = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if len(ordered) > length:  # not the compact JSON safetensors writes: leave the file as is
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data[:8] + ordered.ljust(length, b" ") + data[8 + length :])
+    os.replace(temporary, path)
+
+
 class Backbone(abc.ABC):
     """One image-to-video model: frozen components plus its own conditioning, loss and sampler.
 
@@ -250,10 +284,12 @@ class Backbone(abc.ABC):
         type(self.pipeline).save_lora_weights(
             str(directory),
             transformer_lora_layers=get_peft_model_state_dict(self.transformer),
-            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
+            transformer_lora_adapter_metadata=adapter_metadata(self.transformer),
             safe_serialization=True,
         )
-        return Path(directory) / "pytorch_lora_weights.safetensors"
+        path = Path(directory) / "pytorch_lora_weights.safetensors"
+        canonicalize_safetensors_header(path)
+        return path
 
     def check_frames(self, frames: int) -> None:
         if frames < 2 or (frames - 1) % self.frame_stride:
