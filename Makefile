@@ -6,16 +6,25 @@ PY := $(VENV)/bin/python
 # loudly instead of downloading several GB of CUDA libraries.
 TORCH_SPEC := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo "torch==2.13.0" || echo "torch==2.13.0+cpu")
 
-.PHONY: install smoke test lint browser
+.PHONY: install smoke test lint browser constraints
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The tested install: every package at the version the suite last passed with (constraints.txt;
+# torch is left out of it, pinned above per machine). `pip install .` alone takes the newest.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q '$(TORCH_SPEC)'
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+
+# After the suite passes on newer versions: install them (`pip install -U ...` in .venv), run
+# `make test`, then `make constraints` to record them, and commit constraints.txt.
+constraints:
+	@echo "# The versions \`make test\` last passed with (make constraints; torch is pinned in the Makefile)." > constraints.txt.tmp
+	$(PY) -m pip freeze --exclude-editable | grep -v -E '^(torch|pip)==' >> constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
 
 smoke: install
 	$(PY) -m orchestrator.sweep smoke

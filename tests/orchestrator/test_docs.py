@@ -119,3 +119,27 @@ class Done:
 
     def wait(self, timeout: float | None = None) -> int:
         return 0
+
+
+def test_weight_downloads_fetch_exactly_each_backbones_diffusers_layout():
+    """`--include` patterns, per repository, are the folders the backbone loads (and the
+    pipeline's model_index.json): nothing at a repository's root, where LTX-Video keeps tens of
+    GB of single-file checkpoints; the folder is the one the docs' --weights point at."""
+    import importlib
+
+    from trainables.backbones import backbone_names
+
+    downloads = {}
+    for _, command in COMMANDS:
+        argv = shlex.split(command)
+        if argv[:2] == ["huggingface-cli", "download"]:
+            includes = argv[argv.index("--include") + 1 :]
+            includes = includes[: next((i for i, a in enumerate(includes) if a[:2] == "--"), None)]
+            local = argv[argv.index("--local-dir") + 1]
+            downloads[argv[2]] = (set(includes), local)
+    weights = " ".join(command for _, command in COMMANDS if "--weights" in command)
+    for name in backbone_names():
+        module = importlib.import_module(f"trainables.backbones.{name}")
+        includes, local = downloads[module.HUB_ID]
+        assert includes == {"model_index.json", *(f"{sub}/*" for sub in module.SUBFOLDERS)}
+        assert f"{name}={local}" in weights
