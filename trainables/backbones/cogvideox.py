@@ -2,9 +2,17 @@
 
 Training mirrors `CogVideoXImageToVideoPipeline` and diffusers' own I2V LoRA script: v-prediction
 on the DDPM schedule with loss weight 1/(1−ᾱ_t); the first frame is lightly noised, encoded on its
-own (this VAE is not causal in time), scaled as the pipeline scales it, zero-padded over time and
-concatenated to the noisy video latent on the channel axis. CogVideoX1.5 patches time by 2, so an
-odd number of latent frames gets one leading copy of the first frame, exactly as the pipeline pads.
+own (this VAE is not causal in time), scaled as the pipeline scales it, and concatenated to the
+noisy video latent on the channel axis.
+
+CogVideoX1.5 patches time by 2, so an odd number of latent frames is padded to an even one. For 9
+frames (3 latent frames) the pipeline raises `num_frames` to 13, samples 4 latent frames of noise
+with the image condition `[img, 0, 0, 0]`, and drops latent frame 0 before decoding. Training pads
+as THUDM's CogVideoX1.5 I2V trainer does (`compute_loss`): the *video* latent gets one leading copy
+of its first latent frame (`[v0, v0, v1, v2]`; the copy sits where the pipeline's dropped frame is
+and is left out of the loss), and the image latent is zero-padded to that padded length, giving
+the pipeline's `[img, 0, 0, 0]` — it is not padded like the video (that gave `[img, img, 0, 0]`).
+RoPE covers the padded length (4 latent frames, 2 time patches), as the pipeline's does.
 """
 
 from __future__ import annotations
@@ -237,22 +245,30 @@ class CogVideoX(Backbone):
         }
 
     def _image_latents(self, first_frame: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The pipeline's image latent: lightly noised (σ = exp(N(−3, 0.5)), as the I2V script
-        does), encoded alone, scaled the pipeline's way; B,1,C,h,w."""
-        batch = first_frame.shape[0]
-        sigma = torch.exp(torch.randn(batch, generator=generator, device=self.device) * 0.5 - 3.0)
+        """The pipeline's image latent: lightly noised (σ from `_image_noise_sigma`), encoded
+        alone, scaled the pipeline's way; B,1,C,h,w."""
+        sigma = self._image_noise_sigma(first_frame.shape[0], generator)
         noise = torch.randn(first_frame.shape, generator=generator, device=self.device)
         noisy = first_frame + noise.to(self.dtype) * sigma.view(-1, 1, 1, 1, 1).to(self.dtype)
         latents = self.vae.encode(noisy).latent_dist.sample(generator=generator)
         return self._scale_image_latents(latents.permute(0, 2, 1, 3, 4))
+
+    def _image_noise_sigma(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """σ = exp(N(−3, 0.5)) per example, as THUDM's I2V trainer and diffusers' I2V script
+        noise the first frame (a training-time augmentation: the pipeline encodes it clean).
+        One method of its own, so that a test can set it to 0 and compare the condition with the
+        pipeline's exactly."""
+        return torch.exp(torch.randn(batch, generator=generator, device=self.device) * 0.5 - 3.0)
 
     def _scale_image_latents(self, latents: torch.Tensor) -> torch.Tensor:
         scale = self.vae.config.scaling_factor
         return latents / scale if self.vae.config.invert_scale_latents else latents * scale
 
     def _pad_for_time_patches(self, latents: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """CogVideoX1.5 patches time by 2: prepend copies of the first latent frame, like the
-        pipeline, and say how many were added (they are dropped before decoding)."""
+        """CogVideoX1.5 patches time by 2: prepend copies of the first latent frame to the video
+        latent, as THUDM's 1.5 I2V trainer does, and say how many were added. They stand where
+        the pipeline samples the frames it drops before decoding, so the loss leaves them out.
+        Only for the video latent: the image condition is zero-padded (see `loss`)."""
         patch_t = self.transformer.config.patch_size_t
         extra = 0 if patch_t is None else (-latents.shape[1]) % patch_t
         if extra:
@@ -281,9 +297,10 @@ class CogVideoX(Backbone):
         video = DiagonalGaussianDistribution(params).sample(generator=generator)
         video = (video * self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4)  # B,f,C,h,w
         image = self._image_latents(first_frame, generator)
-        image = torch.cat([image, image.new_zeros(video.shape)[:, 1:]], dim=1)
         video, extra = self._pad_for_time_patches(video)
-        image, _ = self._pad_for_time_patches(image)
+        # The pipeline's condition: the image latent, then zeros to the *padded* length
+        # ([img, 0, 0, 0] for 9 frames), as THUDM's trainer pads it after padding the video.
+        image = torch.cat([image, image.new_zeros(video.shape)[:, 1:]], dim=1)
 
         batch_size = video.shape[0]
         noise = torch.randn(video.shape, generator=generator, device=self.device).to(self.dtype)
