@@ -101,6 +101,23 @@ class Task(abc.ABC):
         of its source (grid classification: 80/20 images per class) overrides this."""
         return Split(train=[make(i) for i in train], val=[make(i) for i in val])
 
+    def check_n(self, n: int, n_val: int, data: Any = None) -> int:
+        """Check n (SPEC §1: 1..30) and n_val against what the source holds (the embedded pool,
+        or the opened dataset `data`); return the pool's size. A sweep's driver calls it before
+        Ray starts, so a bad n is one line there, not a traceback inside a trial."""
+        low, high = N_RANGE
+        if not _is_int(n) or not low <= n <= high:
+            raise ValueError(f"bad n {n!r} for task {self.name!r}; allowed: {low}..{high}")
+        if not _is_int(n_val) or not 1 <= n_val <= POOL - high:
+            raise ValueError(f"bad n_val {n_val!r}; allowed: 1..{POOL - high}")
+        pool = POOL if data is None else self.real_pool(data)
+        if pool < n + n_val:
+            raise ValueError(
+                f"bad n {n} for task {self.name!r}: its dataset offers {pool} pairs and "
+                f"n + n_val = {n + n_val} are needed; allowed: n ≤ {pool - n_val}"
+            )
+        return pool
+
     def pairs(
         self,
         n: int,
@@ -112,11 +129,7 @@ class Task(abc.ABC):
         """n training and n_val validation pairs, drawn without replacement from one pool so the
         splits never overlap; the same arguments always give the same pairs. `data` is an
         opened real dataset (`tasks.datasets.open_dataset`); None uses the embedded source."""
-        low, high = N_RANGE
-        if not _is_int(n) or not low <= n <= high:
-            raise ValueError(f"n must be an int in {low}..{high}; got {n!r}")
-        if not _is_int(n_val) or not 1 <= n_val <= POOL - high:
-            raise ValueError(f"n_val must be an int in 1..{POOL - high}; got {n_val!r}")
+        pool = self.check_n(n, n_val, data)
         if not _is_int(seed) or seed < 0:
             raise ValueError(f"seed must be an int >= 0; got {seed!r}")
         if (
@@ -127,17 +140,9 @@ class Task(abc.ABC):
             raise ValueError(f"size must be (height, width), ints >= {MIN_SIDE}; got {size!r}")
         size = (int(size[0]), int(size[1]))
         if data is None:
-            pool, make = POOL, functools.partial(self.make_pair, size=size)
+            make = functools.partial(self.make_pair, size=size)
         else:
-            pool, make = (
-                self.real_pool(data),
-                functools.partial(self.make_real_pair, data, size=size),
-            )
-            if pool < n + n_val:
-                raise ValueError(
-                    f"the dataset offers {pool} pairs for task {self.name!r}; "
-                    f"n + n_val = {n + n_val} needed"
-                )
+            make = functools.partial(self.make_real_pair, data, size=size)
         chosen = np.random.default_rng(int(seed)).choice(pool, size=n + n_val, replace=False)
         indices = [int(i) for i in chosen]
         return self.make_split(make, indices[:n], indices[n:])

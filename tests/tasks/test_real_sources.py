@@ -137,7 +137,8 @@ def test_wrong_dataset_or_too_small_a_dataset_is_one_clear_error(tmp_path):
     photo_folder(tmp_path / "db", 3)
     task = get_task("zoom")
     with pytest.raises(
-        ValueError, match="the dataset offers 3 pairs for task 'zoom'; n \\+ n_val = 5"
+        ValueError,
+        match="its dataset offers 3 pairs and n \\+ n_val = 5 are needed; allowed: n ≤ 1",
     ):
         task.pairs(3, seed=0, n_val=2, data=task.open_data("dreambooth", tmp_path / "db"))
     with pytest.raises(DatasetError, match="does not exist"):
