@@ -3,11 +3,11 @@ settings on 24 / 80 / 141 GB cards, and the share of a card each trial gets.
 
 Everything is computed by `orchestrator.gpu_estimates` (see its docstring for the model and its
 assumptions); this script prints it and first checks that module's constants against the real
-classes, built on the meta device (no weights, no memory) from the hub repos' configs:
-- the parameter counts of each transformer (diffusers, the configs below), VAE (diffusers'
-  default configs, which are LTX-Video 0.9's, CogVideoX's and Wan2.1's), text encoder
-  (transformers' T5EncoderModel for t5-v1_1-xxl, UMT5EncoderModel for umt5-xxl) and Wan's
-  CLIP ViT-H/14 image encoder;
+classes, built on the meta device (no weights, no memory) from the hub repos' configs in
+`trainables/hub_configs` (the same JSON `orchestrator.gpu_estimates` reads its shapes from):
+- the parameter counts (`gpu_estimates.PARAMS`) of each transformer, VAE, text encoder
+  (T5EncoderModel for t5-v1_1-xxl, UMT5EncoderModel for umt5-xxl) and Wan's CLIP ViT-H/14
+  image encoder;
 - the LoRA size of every group: each backbone's own `lora_targets` (the product's) on the meta
   transformer, rank × (in + out) summed over the modules it names, against
   `gpu_estimates.lora_params`.
@@ -30,127 +30,53 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import gpu_estimates as g
+from trainables.config import placement_key
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "gpu_estimates.json"
 
-#: The transformer configs of the hub repos (transformer/config.json), as diffusers reads them.
-HUB_TRANSFORMERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "cogvideox": (
-        "CogVideoXTransformer3DModel",
-        dict(
-            activation_fn="gelu-approximate",
-            attention_bias=True,
-            attention_head_dim=64,
-            in_channels=32,
-            max_text_seq_length=226,
-            norm_elementwise_affine=True,
-            norm_eps=1e-5,
-            num_attention_heads=48,
-            num_layers=42,
-            ofs_embed_dim=512,
-            out_channels=16,
-            patch_bias=False,
-            patch_size=2,
-            patch_size_t=2,
-            sample_frames=81,
-            sample_height=300,
-            sample_width=300,
-            text_embed_dim=4096,
-            time_embed_dim=512,
-            use_learned_positional_embeddings=False,
-            use_rotary_positional_embeddings=True,
-        ),
-    ),
-    "ltx": (
-        "LTXVideoTransformer3DModel",
-        dict(
-            activation_fn="gelu-approximate",
-            attention_bias=True,
-            attention_head_dim=64,
-            attention_out_bias=True,
-            caption_channels=4096,
-            cross_attention_dim=2048,
-            in_channels=128,
-            norm_elementwise_affine=False,
-            norm_eps=1e-6,
-            num_attention_heads=32,
-            num_layers=28,
-            out_channels=128,
-            patch_size=1,
-            patch_size_t=1,
-            qk_norm="rms_norm_across_heads",
-        ),
-    ),
-    "wan": (
-        "WanTransformer3DModel",
-        dict(
-            added_kv_proj_dim=5120,
-            attention_head_dim=128,
-            cross_attn_norm=True,
-            eps=1e-6,
-            ffn_dim=13824,
-            freq_dim=256,
-            image_dim=1280,
-            in_channels=36,
-            num_attention_heads=40,
-            num_layers=40,
-            out_channels=16,
-            patch_size=(1, 2, 2),
-            qk_norm="rms_norm_across_heads",
-            rope_max_seq_len=1024,
-            text_dim=4096,
-        ),
-    ),
-}
-VAES = {
-    "cogvideox": "AutoencoderKLCogVideoX",
-    "ltx": "AutoencoderKLLTXVideo",
-    "wan": "AutoencoderKLWan",
-}
 BACKBONE_CLASSES = {"cogvideox": "CogVideoX", "ltx": "LTXVideo", "wan": "Wan"}
-T5_XXL = dict(
-    d_model=4096,
-    d_ff=10240,
-    d_kv=64,
-    num_heads=64,
-    num_layers=24,
-    feed_forward_proj="gated-gelu",
-    relative_attention_num_buckets=32,
-)
-CLIP_H14 = dict(
-    hidden_size=1280,
-    intermediate_size=5120,
-    num_attention_heads=16,
-    num_hidden_layers=32,
-    patch_size=14,
-    image_size=224,
-    projection_dim=1024,
-)
+
+
+def build_on_meta(backbone: str, subfolder: str) -> Any:
+    """The model a hub config (`trainables.hub_configs`) describes, on the meta device: a
+    diffusers class (`_class_name`) from its config, or the transformers class its
+    `architectures` names from its `model_type`'s config class."""
+    import diffusers
+    import torch
+    import transformers
+
+    from trainables.hub_configs import hub_config
+
+    config = hub_config(backbone, subfolder)
+    with torch.device("meta"):
+        if "_class_name" in config:
+            return getattr(diffusers, config["_class_name"]).from_config(config)
+        given = {k: v for k, v in config.items() if k not in ("architectures", "model_type")}
+        config_class = type(transformers.AutoConfig.for_model(config["model_type"]))
+        return getattr(transformers, config["architectures"][0])(config_class(**given))
 
 
 # ---- checks against the real classes ------------------------------------------------------------
 
 
 def meta_counts() -> tuple[list[dict], list[dict]]:
-    """Parameter counts and LoRA sizes of the real classes, built on the meta device."""
-    import diffusers
-    import torch
-    import transformers
+    """Parameter counts and LoRA sizes of the real classes, built on the meta device from the
+    hub configs of trainables/hub_configs."""
 
-    def count(build) -> tuple[int, Any]:
-        with torch.device("meta"):
-            model = build()
-        return sum(p.numel() for p in model.parameters()), model
+    def count(model: Any) -> int:
+        return sum(p.numel() for p in model.parameters())
 
     params, lora = [], []
     for name, spec in g.SPECS.items():
-        cls, config = HUB_TRANSFORMERS[name]
-        n, transformer = count(lambda: getattr(diffusers, cls)(**config))  # noqa: B023
-        params.append(
-            {"part": f"{name} transformer", "estimate": spec.transformer_params, "meta": n}
-        )
-        n, _ = count(getattr(diffusers, VAES[name]))
-        params.append({"part": f"{name} VAE", "estimate": spec.vae_params, "meta": n})
+        transformer = build_on_meta(name, "transformer")
+        for backbone, subfolder in g.PARAMS:
+            if backbone != name:
+                continue
+            model = transformer if subfolder == "transformer" else build_on_meta(name, subfolder)
+            part = f"{name} {subfolder} ({type(model).__name__})"
+            params.append(
+                {"part": part, "estimate": g.PARAMS[(name, subfolder)], "meta": count(model)}
+            )
         # The product's own module names per group, on the real transformer's shapes.
         module = importlib.import_module(f"trainables.backbones.{name}")
         backbone = object.__new__(getattr(module, BACKBONE_CLASSES[name]))
@@ -171,29 +97,6 @@ def meta_counts() -> tuple[list[dict], list[dict]]:
                     "meta": real,
                 }
             )
-    encoders = [
-        (
-            "T5-XXL encoder",
-            g.T5_XXL_ENCODER,
-            transformers.T5EncoderModel,
-            transformers.T5Config(vocab_size=32128, **T5_XXL),
-        ),
-        (
-            "UMT5-XXL encoder",
-            g.UMT5_XXL_ENCODER,
-            transformers.UMT5EncoderModel,
-            transformers.UMT5Config(vocab_size=256384, **T5_XXL),
-        ),
-        (
-            "CLIP ViT-H/14 vision",
-            g.CLIP_VIT_H14,
-            transformers.CLIPVisionModel,
-            transformers.CLIPVisionConfig(**CLIP_H14),
-        ),
-    ]
-    for part, estimate, cls, config in encoders:
-        n, _ = count(lambda: cls(config))  # noqa: B023
-        params.append({"part": part, "estimate": estimate, "meta": n})
     return params, lora
 
 
@@ -222,7 +125,10 @@ def estimates() -> dict[str, Any]:
         }
         anchor = g.paper_seconds(name)
         anchor_pose = g.paper_seconds(name, "pose")
-        no_checkpointing = 34 * t.per_step * spec.hidden * spec.layers / g.GIB
+        # What the peak grows by without gradient checkpointing (its training moment).
+        no_checkpointing = (
+            g.peak_gb(g.trial_spec(name, gradient_checkpointing=False))[1] - g.peak_gb(spec)[1]
+        )
         backbones.append(
             {
                 "backbone": name,
@@ -277,7 +183,35 @@ def estimates() -> dict[str, Any]:
                     "zero3_gather_s": g.zero3_gather_seconds(spec, k, key),
                 }
             cards.append(row)
-    return {"backbones": backbones, "cards": cards}
+    return {"backbones": backbones, "cards": cards, "ablations": ablation_placements()}
+
+
+def ablation_placements() -> list[dict[str, Any]]:
+    """The `ablations` sweep at full scale: each distinct placement's own estimate and share,
+    per card class (orchestrator.resources sizes every kind of trial by its own settings)."""
+    from orchestrator.resources import placement_estimates, sweep_placement
+    from search_spaces import load_sweep
+
+    trials = [{**t, "scale": "full"} for t in load_sweep("ablations").trials]
+    rows = []
+    for card in g.CARDS.values():
+        placement = sweep_placement(trials, card.memory_gb)
+        for kind, estimate in placement_estimates(trials, placement).items():
+            p = placement[kind]
+            rows.append(
+                {
+                    "card": card.name,
+                    "card_gb": card.memory_gb,
+                    "placement": kind,
+                    "memory_gb": estimate["memory_gb"],
+                    "peak_gb": estimate["peak_gb"],
+                    "moment": estimate["moment"],
+                    "gpu": p["gpu"],
+                    "workers": p["workers"],
+                    "trials": sum(1 for t in trials if placement_key(t) == kind),
+                }
+            )
+    return rows
 
 
 def print_tables(record: dict[str, Any]) -> None:
@@ -342,7 +276,10 @@ def print_tables(record: dict[str, Any]) -> None:
         if row["s_per_step_alone_pose"] != row["s_per_step_alone"]:
             alone += f" / {row['s_per_step_alone_pose']:.2f}"
         if row["workers"] > 1:
-            full = f"{row['s_per_step_alone']:.2f}: each rank computes a whole batch-1 step"
+            full = (
+                f"refused at Table 3's batch {b['batch']} (not a multiple of "
+                f"{row['workers']} ranks); with batch {row['workers']}: ~{row['s_per_step_alone']:.2f}"
+            )
             groups.append(row)
         else:
             trials = row["trials_per_card"]
@@ -350,6 +287,21 @@ def print_tables(record: dict[str, Any]) -> None:
         print(
             f"| {row['backbone']} | {row['card']} | {row['share']} | {alone} | {full} | {anchor} |"
         )
+    ablations = record["estimates"].get("ablations", [])
+    if ablations:
+        print(
+            "\n| ablations at full scale: placement | card | estimate (peak moment) | share |"
+            " trials |"
+        )
+        print("| --- | --- | --- | --- | --- |")
+        for row in ablations:
+            share = f"{row['gpu']:g} GPU ({row['gpu'] * row['card_gb']:g} GB)"
+            if row["workers"] > 1:
+                share = f"{row['workers']} workers × 1 GPU"
+            print(
+                f"| {row['placement']} | {row['card']} | {row['memory_gb']:g} GB "
+                f"({row['peak_gb']:.1f}, {row['moment']}) | {share} | {row['trials']} |"
+            )
     for row in groups:
         rank, fewer = row["zero3_rank_gb"], row["zero3_rank_gb_one_rank_fewer"]
         print(

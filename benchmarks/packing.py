@@ -32,6 +32,7 @@ import importlib
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -116,10 +117,20 @@ def light_placement(config: dict[str, Any]) -> Any:
     from ray.tune.execution.placement_groups import PlacementGroupFactory
 
     trial = config["trial"]
-    key = f"{trial.get('backbone', 'cogvideox')}/{trial.get('scale', 'tiny')}"
-    if int(trial.get("workers", 1)) != 1:
-        key += f"/w{int(trial['workers'])}"
-    placement = config["placement"][key]
+    # placement_key resolves a full-scale trial's memory settings from its backbone's defaults
+    # (importing torch): take the table's one key of this backbone, scale and worker count.
+    base = f"{trial.get('backbone', 'cogvideox')}/{trial.get('scale', 'tiny')}"
+    workers = int(trial.get("workers", 1))
+    suffix = f"/w{workers}" if workers != 1 else ""
+    keys = [
+        k
+        for k in config["placement"]
+        if (k == base + suffix or k.startswith(base + "/"))
+        and (k.endswith(suffix) if suffix else re.search(r"/w\d+$", k) is None)
+    ]
+    if len(keys) != 1:
+        raise ValueError(f"light_placement: not one placement for {base}{suffix}: {keys}")
+    placement = config["placement"][keys[0]]
     workers = int(placement["workers"])
 
     def bundle(cpu: float, gpu: float) -> dict[str, float]:

@@ -1,9 +1,23 @@
 """On paper, for GPUs: tokens, LoRA size, peak memory and seconds per step of each backbone at
-its full-scale Table 3 settings, from the models' shapes and parameter counts.
+its full-scale Table 3 settings (`SPECS`) or at one trial's own settings (`trial_spec`), from the
+models' shapes and parameter counts.
 
-Plain arithmetic (no torch, no diffusers), so the resources policy can take its `MEMORY_GB` from
-here at no import cost; `benchmarks/gpu_estimates.py` prints the tables and checks the
-constants against the real diffusers/transformers classes built on the meta device.
+The shapes (blocks, widths, MLP widths, patch sizes, VAE compression, the CLIP token count,
+CogVideoX's text length) are read from the hub configs in `trainables.hub_configs` (plain JSON),
+the same files the tests build the real models from on the meta device
+(tests/trainables/test_full_size_configs.py, which also checks `PARAMS` and every spec's linear
+layers against those models). Plain arithmetic otherwise (no torch, no diffusers), so the
+resources policy sizes every trial from here at no import cost; `benchmarks/gpu_estimates.py`
+prints the tables.
+
+**Per trial.** What a trial runs moves its memory: LoRA rank and module group, resolution and
+frames, batch size, validation inputs sampled at once, DeepSpeed's optimizer offload (the fp32
+master weights and Adam moments on the host: 4 B per LoRA parameter stay on the GPU, its bf16
+weight and gradient, instead of 16) and gradient checkpointing (off: every block keeps its
+activations for the backward, `activations_gb`). `trial_spec(backbone, rank=..., group=...,
+height=..., width=..., frames=..., batch=..., sample_batch=..., offload_optimizer=...,
+gradient_checkpointing=...)` is the backbone's spec at those settings and `estimate_gb` its
+peak; `orchestrator.resources` places each trial by it.
 
 Units: "GB" here is GiB (2**30 bytes), the unit in which the card classes are named: an RTX
 4090's 24 GB is 24 GiB, an H100's 80 GB is ~80 GiB, an H200's 141 GB ~140 GiB.
@@ -68,7 +82,9 @@ trials sharing one card take as long as running them one after another.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from trainables.hub_configs import HUB_IDS, hub_config
 
 GIB = 2**30
 #: Caching-allocator margin on what a moment allocates.
@@ -119,7 +135,9 @@ CARDS: dict[str, Card] = {
 
 @dataclass(frozen=True)
 class Spec:
-    """What the estimates need of one backbone at its Table 3 settings."""
+    """What the estimates need of one backbone, at its Table 3 settings (`SPECS`) or at one
+    trial's own (`trial_spec`: `dataclasses.replace` of the memory-moving settings). The
+    models' shapes are read from the hub configs (`trainables.hub_configs`), not copied."""
 
     name: str
     hub_id: str
@@ -140,7 +158,7 @@ class Spec:
     vae_space: int
     patch_time: int
     patch_space: int
-    # Table 3.
+    # Table 3, or the trial's own settings.
     frames: int
     height: int
     width: int
@@ -151,30 +169,65 @@ class Spec:
     linears: dict[str, tuple[int, int]]
     #: LoRA group → the names in `linears` it adapts (as the backbone's `lora_targets`).
     groups: dict[str, tuple[str, ...]]
-    # Parameter counts (the hub checkpoints; see PARAMS_SOURCE) and the dtypes they run in.
+    # Parameter counts (`PARAMS`: the hub configs' models) and the dtypes they run in.
     transformer_params: int
     vae_params: int
     vae_bytes: int
     text_encoder_params: int
     image_encoder_params: int = 0
     image_encoder_bytes: int = 4
-    #: The VAE's widest stage: (frames at once, spatial divisor, channels, bytes per value).
-    vae_stage: tuple[int, int, int, int] = (9, 1, 128, 2)
+    #: The VAE's widest stage: (frames at once, None: the whole clip; spatial divisor;
+    #: channels; bytes per value).
+    vae_stage: tuple[int | None, int, int, int] = (None, 1, 128, 2)
     #: Where the paper timed it (Table 6; Appendix A.3): a key of `CARDS`.
     paper_card: str = "rtx4090"
     #: Per-token linear layers inside a block that see only the context (K/V of a
     #: cross-attention): their FLOPs are per context token, not per video token.
     context_linears: tuple[str, ...] = field(default_factory=tuple)
+    # The trial's engine settings that move memory (Table 3 runs: the defaults).
+    #: Validation inputs sampled at once (their videos are decoded one by one).
+    sample_batch: int = 1
+    #: DeepSpeed's optimizer offload: fp32 master weights and Adam moments on the host.
+    offload_optimizer: bool = False
+    #: On at full scale: `trainables.trial.placed` turns it on for every full-scale trial.
+    gradient_checkpointing: bool = True
 
 
+#: The parameter counts of the models the hub configs describe, counted on the meta device
+#: (tests/trainables/test_full_size_configs.py builds each from its JSON and checks these). The
+#: image encoder is the class its config names (CLIPVisionModelWithProjection: 1,310,720 of
+#: them are its projection).
+PARAMS: dict[tuple[str, str], int] = {
+    ("cogvideox", "transformer"): 5_571_594_880,
+    ("cogvideox", "vae"): 215_583_907,
+    ("cogvideox", "text_encoder"): 4_762_310_656,
+    ("ltx", "transformer"): 1_923_385_472,
+    ("ltx", "vae"): 419_193_649,
+    ("ltx", "text_encoder"): 4_762_310_656,
+    ("wan", "transformer"): 16_394_878_784,
+    ("wan", "vae"): 126_892_531,
+    ("wan", "text_encoder"): 5_680_910_336,
+    ("wan", "image_encoder"): 632_076_800,
+}
 PARAMS_SOURCE = (
-    "counted on the meta device by benchmarks/gpu_estimates.py: the diffusers classes with the "
-    "hub repos' transformer configs and the default (0.9 / CogVideoX / Wan2.1) VAE configs; "
-    "T5EncoderModel (t5-v1_1-xxl), UMT5EncoderModel (umt5-xxl), CLIPVisionModel (ViT-H/14)"
+    "the models of trainables/hub_configs (diffusers classes from the hub repos' configs; "
+    "T5EncoderModel t5-v1_1-xxl, UMT5EncoderModel umt5-xxl, CLIPVisionModelWithProjection "
+    "ViT-H/14), counted on the meta device by tests/trainables/test_full_size_configs.py"
 )
-T5_XXL_ENCODER = 4_762_310_656
-UMT5_XXL_ENCODER = 5_680_910_336
-CLIP_VIT_H14 = 630_766_080
+T5_XXL_ENCODER = PARAMS[("cogvideox", "text_encoder")]
+UMT5_XXL_ENCODER = PARAMS[("wan", "text_encoder")]
+CLIP_VIT_H14 = PARAMS[("wan", "image_encoder")]
+
+#: Prompt tokens the pipelines encode (`max_sequence_length`'s default of each diffusers
+#: image-to-video pipeline; CogVideoX's equals its transformer's `max_text_seq_length`).
+TEXT_TOKENS = {"ltx": 128, "wan": 512}
+#: The paper's Table 3 settings (trainables.backbones.<name>.DEFAULTS, which import torch;
+#: a test checks these equal them) and the 9-frame clips of the paper.
+TABLE_3 = {
+    "cogvideox": dict(frames=9, height=480, width=720, batch=2, group="QKVO", rank=64),
+    "ltx": dict(frames=9, height=480, width=704, batch=16, group="all-linear", rank=64),
+    "wan": dict(frames=9, height=480, width=720, batch=1, group="QKVO+FF", rank=128),
+}
 
 _QKVO = ("to_q", "to_k", "to_v", "to_out.0")
 
@@ -193,82 +246,92 @@ def _both(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{attn}.{n}" for attn in ("attn1", "attn2") for n in names)
 
 
-SPECS: dict[str, Spec] = {
-    # THUDM/CogVideoX1.5-5B-I2V: 42 blocks of 48 heads × 64, joint text+video attention over
-    # 226 T5 tokens, patches 2×2×2, VAE 4×8×8; AdaLN linears take the 512-wide time embedding.
-    "cogvideox": Spec(
+def _params(backbone: str) -> dict[str, int]:
+    return {
+        "transformer_params": PARAMS[(backbone, "transformer")],
+        "vae_params": PARAMS[(backbone, "vae")],
+        "text_encoder_params": PARAMS[(backbone, "text_encoder")],
+    }
+
+
+def _cogvideox() -> Spec:
+    """CogVideoX1.5-5B-I2V: joint text+video attention (the text tokens run through every
+    block), patches in time and space, AdaLN linears fed by the time embedding; the diffusers
+    FeedForward's default inner width (4 × hidden; the block passes no `ff_inner_dim`)."""
+    t, vae = hub_config("cogvideox", "transformer"), hub_config("cogvideox", "vae")
+    hidden = t["num_attention_heads"] * t["attention_head_dim"]
+    ffn = 4 * hidden
+    qkvo = tuple(f"attn1.{n}" for n in _QKVO)
+    return Spec(
         name="cogvideox",
-        hub_id="THUDM/CogVideoX1.5-5B-I2V",
-        layers=42,
-        hidden=3072,
-        ffn=4 * 3072,
+        hub_id=HUB_IDS["cogvideox"],
+        layers=t["num_layers"],
+        hidden=hidden,
+        ffn=ffn,
         norms=2,
         cross_attention=False,
-        text_tokens=226,
+        text_tokens=t["max_text_seq_length"],
         joint_text=True,
         image_tokens=0,
-        vae_time=4,
-        vae_space=8,
-        patch_time=2,
-        patch_space=2,
-        frames=9,
-        height=480,
-        width=720,
-        batch=2,
-        group="QKVO",
-        rank=64,
+        vae_time=vae["temporal_compression_ratio"],
+        # As CogVideoXImageToVideoPipeline: 2 ** (len(block_out_channels) - 1).
+        vae_space=2 ** (len(vae["block_out_channels"]) - 1),
+        patch_time=t["patch_size_t"],
+        patch_space=t["patch_size"],
+        **TABLE_3["cogvideox"],
         linears={
-            **_attention("attn1", 3072),
-            "ff.net.0.proj": (3072, 4 * 3072),
-            "ff.net.2": (4 * 3072, 3072),
-            "norm1.linear": (512, 6 * 3072),
-            "norm2.linear": (512, 6 * 3072),
+            **_attention("attn1", hidden),
+            "ff.net.0.proj": (hidden, ffn),
+            "ff.net.2": (ffn, hidden),
+            "norm1.linear": (t["time_embed_dim"], 6 * hidden),
+            "norm2.linear": (t["time_embed_dim"], 6 * hidden),
         },
         groups={
             "QK": ("attn1.to_q", "attn1.to_k"),
             "VO": ("attn1.to_v", "attn1.to_out.0"),
-            "QKVO": tuple(f"attn1.{n}" for n in _QKVO),
-            "QKVO+FF": (*(f"attn1.{n}" for n in _QKVO), "ff.net.0.proj", "ff.net.2"),
-            "all-linear": (
-                *(f"attn1.{n}" for n in _QKVO),
-                *("ff.net.0.proj", "ff.net.2", "norm1.linear", "norm2.linear"),
-            ),
+            "QKVO": qkvo,
+            "QKVO+FF": (*qkvo, "ff.net.0.proj", "ff.net.2"),
+            "all-linear": (*qkvo, "ff.net.0.proj", "ff.net.2", "norm1.linear", "norm2.linear"),
         },
-        transformer_params=5_571_594_880,
-        vae_params=215_583_907,
+        **_params("cogvideox"),
         vae_bytes=2,
-        text_encoder_params=T5_XXL_ENCODER,
-        vae_stage=(9, 1, 128, 2),  # the decoder's last stage: all 9 frames, 128 channels
+        # The decoder's last stage: all frames at once, at full resolution, its first width.
+        vae_stage=(None, 1, vae["block_out_channels"][0], 2),
         paper_card="rtx4090",
-    ),
-    # Lightricks/LTX-Video (0.9): 28 blocks of 32 heads × 64, self- then cross-attention to
-    # 128 T5 tokens (projected to 2048), patch 1, VAE 8×32×32 with 128 latent channels.
-    "ltx": Spec(
+    )
+
+
+def _ltx() -> Spec:
+    """LTX-Video 0.9.0: self- then cross-attention to the (projected) T5 tokens, patch 1, a
+    VAE that patchifies by 4 before its stages (its compression: the config's, or as
+    AutoencoderKLLTXVideo derives it when null)."""
+    t, vae = hub_config("ltx", "transformer"), hub_config("ltx", "vae")
+    hidden = t["num_attention_heads"] * t["attention_head_dim"]
+    ffn = 4 * hidden  # diffusers' FeedForward default (LTXVideoTransformerBlock passes no mult)
+    scalings = sum(vae["spatio_temporal_scaling"])
+    space = vae["spatial_compression_ratio"] or vae["patch_size"] * 2**scalings
+    time = vae["temporal_compression_ratio"] or vae["patch_size_t"] * 2**scalings
+    return Spec(
         name="ltx",
-        hub_id="Lightricks/LTX-Video",
-        layers=28,
-        hidden=2048,
-        ffn=4 * 2048,
+        hub_id=HUB_IDS["ltx"],
+        layers=t["num_layers"],
+        hidden=hidden,
+        ffn=ffn,
         norms=2,
         cross_attention=True,
-        text_tokens=128,
+        text_tokens=TEXT_TOKENS["ltx"],
         joint_text=False,
         image_tokens=0,
-        vae_time=8,
-        vae_space=32,
-        patch_time=1,
-        patch_space=1,
-        frames=9,
-        height=480,
-        width=704,
-        batch=16,
-        group="all-linear",
-        rank=64,
+        vae_time=time,
+        vae_space=space,
+        patch_time=t["patch_size_t"],
+        patch_space=t["patch_size"],
+        **TABLE_3["ltx"],
         linears={
-            **_attention("attn1", 2048),
-            **_attention("attn2", 2048),
-            "ff.net.0.proj": (2048, 4 * 2048),
-            "ff.net.2": (4 * 2048, 2048),
+            **_attention("attn1", hidden),
+            **_attention("attn2", hidden, t["cross_attention_dim"]),
+            "ff.net.0.proj": (hidden, ffn),
+            "ff.net.2": (ffn, hidden),
         },
         groups={
             "QK": _both(("to_q", "to_k")),
@@ -277,45 +340,48 @@ SPECS: dict[str, Spec] = {
             "QKVO+FF": (*_both(_QKVO), "ff.net.0.proj", "ff.net.2"),
             "all-linear": (*_both(_QKVO), "ff.net.0.proj", "ff.net.2"),
         },
-        transformer_params=1_923_385_472,
-        vae_params=419_193_649,
+        **_params("ltx"),
         vae_bytes=2,
-        text_encoder_params=T5_XXL_ENCODER,
-        vae_stage=(9, 4, 128, 2),  # patch size 4: its last stage runs at ¼ of the resolution
+        # Its last stage runs at 1 / patch_size of the resolution, all frames at once.
+        vae_stage=(None, vae["patch_size"], vae["decoder_block_out_channels"][0], 2),
         paper_card="rtx4090",
         context_linears=("attn2.to_k", "attn2.to_v"),
-    ),
-    # Wan-AI/Wan2.1-I2V-14B-480P-Diffusers: 40 blocks of 40 heads × 128, FFN 13,824, cross-
-    # attention to 512 UMT5 tokens plus the I2V branch's own K/V over 257 CLIP tokens, patches
-    # 1×2×2, VAE 4×8×8 (fp32), CLIP ViT-H/14 (fp32).
-    "wan": Spec(
+    )
+
+
+def _wan() -> Spec:
+    """Wan2.1-I2V-14B-480P: cross-attention to the UMT5 tokens plus the I2V branch's own K/V
+    (`add_k_proj`, `add_v_proj`) over the CLIP tokens (a class token and one per patch of the
+    image encoder); a causal VAE (fp32) decoding one latent frame at a time, CLIP in fp32."""
+    t, vae = hub_config("wan", "transformer"), hub_config("wan", "vae")
+    clip = hub_config("wan", "image_encoder")
+    hidden = t["num_attention_heads"] * t["attention_head_dim"]
+    ffn = t["ffn_dim"]
+    kv = t["added_kv_proj_dim"]
+    patch_time, _, patch_space = t["patch_size"]
+    return Spec(
         name="wan",
-        hub_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
-        layers=40,
-        hidden=5120,
-        ffn=13824,
+        hub_id=HUB_IDS["wan"],
+        layers=t["num_layers"],
+        hidden=hidden,
+        ffn=ffn,
         norms=3,
         cross_attention=True,
-        text_tokens=512,
+        text_tokens=TEXT_TOKENS["wan"],
         joint_text=False,
-        image_tokens=257,
-        vae_time=4,
-        vae_space=8,
-        patch_time=1,
-        patch_space=2,
-        frames=9,
-        height=480,
-        width=720,
-        batch=1,
-        group="QKVO+FF",
-        rank=128,
+        image_tokens=(clip["image_size"] // clip["patch_size"]) ** 2 + 1,
+        vae_time=vae["scale_factor_temporal"],
+        vae_space=vae["scale_factor_spatial"],
+        patch_time=patch_time,
+        patch_space=patch_space,
+        **TABLE_3["wan"],
         linears={
-            **_attention("attn1", 5120),
-            **_attention("attn2", 5120),
-            "attn2.add_k_proj": (5120, 5120),
-            "attn2.add_v_proj": (5120, 5120),
-            "ffn.net.0.proj": (5120, 13824),
-            "ffn.net.2": (13824, 5120),
+            **_attention("attn1", hidden),
+            **_attention("attn2", hidden),
+            "attn2.add_k_proj": (kv, hidden),
+            "attn2.add_v_proj": (kv, hidden),
+            "ffn.net.0.proj": (hidden, ffn),
+            "ffn.net.2": (ffn, hidden),
         },
         groups={
             "QK": _both(("to_q", "to_k")),
@@ -327,17 +393,48 @@ SPECS: dict[str, Spec] = {
                 *("attn2.add_k_proj", "attn2.add_v_proj", "ffn.net.0.proj", "ffn.net.2"),
             ),
         },
-        transformer_params=16_394_878_784,
-        vae_params=126_892_531,
+        **_params("wan"),
         vae_bytes=4,
-        text_encoder_params=UMT5_XXL_ENCODER,
-        image_encoder_params=CLIP_VIT_H14,
+        image_encoder_params=PARAMS[("wan", "image_encoder")],
         image_encoder_bytes=4,
-        vae_stage=(4, 1, 96, 4),  # causal: one latent frame (4 frames) at a time, fp32
+        # Causal: one latent frame (vae_time frames) at a time, fp32, at its base width.
+        vae_stage=(vae["scale_factor_temporal"], 1, vae["base_dim"], 4),
         paper_card="h100",
         context_linears=("attn2.to_k", "attn2.to_v", "attn2.add_k_proj", "attn2.add_v_proj"),
-    ),
-}
+    )
+
+
+SPECS: dict[str, Spec] = {"cogvideox": _cogvideox(), "ltx": _ltx(), "wan": _wan()}
+
+#: The trial settings `trial_spec` takes: those that move a trial's memory.
+TRIAL_SETTINGS = (
+    "group",
+    "rank",
+    "frames",
+    "height",
+    "width",
+    "batch",
+    "sample_batch",
+    "offload_optimizer",
+    "gradient_checkpointing",
+)
+
+
+def trial_spec(backbone: str, **settings) -> Spec:
+    """`backbone`'s spec at one trial's own settings (`TRIAL_SETTINGS`; the rest Table 3's)."""
+    if backbone not in SPECS:
+        raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(sorted(SPECS))}")
+    unknown = sorted(set(settings) - set(TRIAL_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f"unknown trial setting {unknown[0]!r}; allowed: {', '.join(TRIAL_SETTINGS)}"
+        )
+    spec = SPECS[backbone]
+    if settings.get("group", spec.group) not in spec.groups:
+        raise ValueError(
+            f"unknown LoRA group {settings['group']!r}; allowed: {', '.join(spec.groups)}"
+        )
+    return replace(spec, **settings)
 
 
 # ---- tokens ---------------------------------------------------------------------------------
@@ -399,13 +496,34 @@ def block_bytes_per_token(spec: Spec) -> float:
 
 
 def activations_gb(spec: Spec) -> float:
-    """Training activations with gradient checkpointing: every block's input, one block's
-    activations during its recompute and backward, and what lies outside the blocks."""
+    """Training activations. With gradient checkpointing (`spec.gradient_checkpointing`, as
+    every full-scale trial runs): every block's input, one block's activations during its
+    recompute and backward, and what lies outside the blocks. Without: every block keeps its
+    input and all its activations from the forward to its backward (the ~34 B × tokens ×
+    hidden × layers of Korthikanti et al.), plus the gradient through the block being
+    back-propagated and what lies outside the blocks."""
     t = tokens(spec)
     width = t.per_step * spec.hidden
-    saved_inputs = spec.layers * width * 2
-    one_block = block_bytes_per_token(spec) * width
-    return _gb(saved_inputs + one_block + OUTSIDE_BLOCKS_BYTES * width)
+    outside = OUTSIDE_BLOCKS_BYTES * width
+    if spec.gradient_checkpointing:
+        saved_inputs = spec.layers * width * 2
+        one_block = block_bytes_per_token(spec) * width
+        return _gb(saved_inputs + one_block + outside)
+    kept = (block_bytes_per_token(spec) - BLOCK_GRADIENT_BYTES + 2) * width
+    return _gb(spec.layers * kept + BLOCK_GRADIENT_BYTES * width + outside)
+
+
+def lora_state_bytes(spec: Spec) -> int:
+    """Bytes per LoRA parameter on the GPU through training: all 16 (`LORA_STATE_BYTES`), or
+    with the optimizer offloaded (DeepSpeed's `offload_optimizer` to the host: the fp32
+    master copy and Adam's moments live in host memory) the bf16 weight and gradient, 4."""
+    return 2 + 2 if spec.offload_optimizer else LORA_STATE_BYTES
+
+
+def lora_step_bytes(spec: Spec) -> int:
+    """Bytes per LoRA parameter of the fp32 gradients the optimizer steps on, on the GPU: none
+    when the optimizer runs on the host (the gradients are copied there)."""
+    return 0 if spec.offload_optimizer else LORA_STEP_BYTES
 
 
 def sampling_activations_gb(spec: Spec, videos: int = 1) -> float:
@@ -415,20 +533,30 @@ def sampling_activations_gb(spec: Spec, videos: int = 1) -> float:
 
 def vae_workspace_gb(spec: Spec) -> float:
     frames, divisor, channels, nbytes = spec.vae_stage
+    frames = spec.frames if frames is None else min(frames, spec.frames)
     pixels = (spec.height // divisor) * (spec.width // divisor)
     return _gb(VAE_LIVE_TENSORS * frames * pixels * channels * nbytes)
 
 
-def moments_gb(spec: Spec, sample_batch: int = 1) -> dict[str, dict[str, float]]:
+def _state_label(spec: Spec) -> str:
+    if spec.offload_optimizer:
+        return "LoRA state (4 B/param; optimizer on the host)"
+    return f"LoRA state ({LORA_STATE_BYTES} B/param)"
+
+
+def moments_gb(spec: Spec, sample_batch: int | None = None) -> dict[str, dict[str, float]]:
     """Each moment's allocations (GiB), by part, before the allocator margin and context.
-    `sample_batch`: validation inputs sampled at once (their videos are decoded one by one)."""
+    `sample_batch`: validation inputs sampled at once (their videos are decoded one by one);
+    None: the spec's own (`Spec.sample_batch`)."""
+    videos = spec.sample_batch if sample_batch is None else sample_batch
     resident = resident_gb(spec)
     lora = lora_params(spec)
-    state = {"LoRA state (16 B/param)": _gb(LORA_STATE_BYTES * lora)}
+    state = {_state_label(spec): _gb(lora_state_bytes(spec) * lora)}
     activations = activations_gb(spec)
-    step = _gb(LORA_STEP_BYTES * lora)
+    step = _gb(lora_step_bytes(spec) * lora)
+    checkpointed = "checkpointed" if spec.gradient_checkpointing else "no checkpointing"
     training = (
-        {"activations (checkpointed)": activations}
+        {f"activations ({checkpointed})": activations}
         if activations >= step
         else {"fp32 gradients at the step (4 B/param)": step}
     )
@@ -442,7 +570,7 @@ def moments_gb(spec: Spec, sample_batch: int = 1) -> dict[str, dict[str, float]]
             **resident,
             **state,
             "VAE decoder workspace": vae_workspace_gb(spec),
-            "sampling activations": sampling_activations_gb(spec, sample_batch),
+            "sampling activations": sampling_activations_gb(spec, videos),
         },
     }
 
@@ -459,9 +587,15 @@ def peak_gb(spec: Spec) -> tuple[str, float]:
     return moment, totals[moment]
 
 
+def estimate_gb(spec: Spec) -> float:
+    """One training process's estimate at `spec`'s settings: its peak, rounded up to a whole
+    GB. What the resources policy sizes a trial's share by (`trial_spec` for a trial's own)."""
+    return float(math.ceil(peak_gb(spec)[1]))
+
+
 def memory_gb(backbone: str) -> float:
-    """The resources policy's estimate: the peak, rounded up to a whole GB."""
-    return float(math.ceil(peak_gb(SPECS[backbone])[1]))
+    """The estimate at the backbone's Table 3 settings (`MEMORY_GB` of the policy)."""
+    return estimate_gb(SPECS[backbone])
 
 
 def sample_batch(backbone: str, most: int) -> int:
@@ -489,8 +623,10 @@ def memory_table() -> dict[str, float]:
 def zero3_rank_gb(spec: Spec, ranks: int) -> dict[str, float]:
     """One rank's footprint (GiB, margins included) per moment in a ZeRO-3 group of `ranks`.
 
-    Training: transformer and LoRA state partitioned over the ranks; VAE, image encoder and
-    activations whole on each; plus `ZERO3_GATHERED_BLOCKS` blocks' weights gathered. Prompt:
+    Training: transformer and LoRA state partitioned over the ranks; VAE and image encoder whole
+    on each, and the activations of the rank's part of the global batch (`batch` split over the
+    ranks, `trainables.config.TrialConfig.rank_batch_size`); plus `ZERO3_GATHERED_BLOCKS`
+    blocks' weights gathered. Prompt:
     one process's prompt moment (`moments_gb`), whole on every rank: before the engine exists
     the transformer is still in host memory, and `trainables.engine.partition_onto_device`
     brings only this rank's shard of it to the GPU, one weight at a time."""
@@ -499,12 +635,12 @@ def zero3_rank_gb(spec: Spec, ranks: int) -> dict[str, float]:
     rest = sum(resident.values())
     lora = lora_params(spec)
     gathered = _gb(2 * spec.transformer_params * ZERO3_GATHERED_BLOCKS / spec.layers)
-    step = _gb(LORA_STEP_BYTES * lora) / ranks
+    step = _gb(lora_step_bytes(spec) * lora) / ranks
     training = (
-        (transformer + _gb(LORA_STATE_BYTES * lora)) / ranks
+        (transformer + _gb(lora_state_bytes(spec) * lora)) / ranks
         + rest
         + gathered
-        + max(activations_gb(spec), step)
+        + max(activations_gb(replace(spec, batch=max(1, math.ceil(spec.batch / ranks)))), step)
     )
     prompt = sum(moments_gb(spec)["prompt"].values())
     return {"prompt": with_margins(prompt), "training": with_margins(training)}
@@ -524,15 +660,19 @@ def ranks_needed(spec: Spec, card_gb: float, most: int = 64) -> int | None:
 def step_flops(spec: Spec) -> float:
     """Model FLOPs of one training step with gradient checkpointing: the frozen linears' forward,
     recompute and input-gradient backward (3 × 2 FLOPs per weight and token), attention's
-    forward, recompute and backward (4 × 4·S·S'·h per block and sample). LoRA's own is small."""
+    forward, recompute and backward (4 × 4·S·S'·h per block and sample). LoRA's own is small.
+    Without checkpointing there is no recompute (2 × 2 and 3 × 4·S·S'·h)."""
     t = tokens(spec)
     context = spec.text_tokens + spec.image_tokens if spec.cross_attention else 0
     per_token = sum(i * o for n, (i, o) in spec.linears.items() if not n.startswith("norm"))
     per_context = sum(i * o for n, (i, o) in spec.linears.items() if n in spec.context_linears)
     if spec.cross_attention:  # text- and image-side K/V projections see only the context
         per_token -= per_context
-    linear = 3 * 2 * spec.layers * (per_token * t.per_step + per_context * context * spec.batch)
-    attention = 4 * 4 * spec.layers * spec.hidden * t.per_block * (t.per_block + context)
+    passes = 3 if spec.gradient_checkpointing else 2
+    linear = (
+        passes * 2 * spec.layers * (per_token * t.per_step + per_context * context * spec.batch)
+    )
+    attention = (passes + 1) * 4 * spec.layers * spec.hidden * t.per_block * (t.per_block + context)
     return linear + attention * spec.batch
 
 

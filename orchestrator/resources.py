@@ -1,9 +1,12 @@
-"""How much of a GPU one trial gets, per backbone and scale: the per-trial resources policy.
+"""How much of a GPU one trial gets: the per-trial resources policy.
 
 A full-scale trial gets the smallest share of one card (¼, ½ or all of it) whose memory covers
-the backbone's estimated peak (`MEMORY_GB`); a backbone that no single card holds gets several
-whole GPUs, as a group of that many rank processes under DeepSpeed ZeRO-3. Tiny trials take
-one CPU, and a ¼ GPU share where the cluster has GPUs. Fractional shares are logical in Ray, so
+its own estimated peak (`trial_estimate`: `gpu_estimates` at the trial's LoRA rank and modules,
+resolution, frames, batch size, validation batch, optimizer offload and gradient
+checkpointing; at Table 3's settings that is `MEMORY_GB`); a trial that no single card holds
+gets several whole GPUs, as a group of that many rank processes under DeepSpeed ZeRO-3. Trials
+share a placement by those settings (`trainables.config.placement_key`). Tiny trials take one
+CPU, and a ¼ GPU share where the cluster has GPUs. Fractional shares are logical in Ray, so
 `cap_cuda_memory` makes them real: a trial's process cannot allocate more than its share.
 """
 
@@ -13,23 +16,35 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from orchestrator.gpu_estimates import SPECS, memory_table, ranks_needed
-from trainables.config import backbone_and_scale, placement_key
+from orchestrator.gpu_estimates import (
+    SPECS,
+    Spec,
+    estimate_gb,
+    memory_table,
+    peak_gb,
+    ranks_needed,
+    trial_spec,
+    zero3_rank_gb,
+)
+from trainables.config import MemorySettings, backbone_and_scale, memory_settings, placement_key
 
 # Applied in the trial itself (trainables), re-exported here with the rest of the policy.
 from trainables.devices import cap_cuda_memory as cap_cuda_memory
 
 #: Peak GPU memory (GB, i.e. GiB as card classes are named) of one training process of each
 #: backbone at full scale, unsharded, at its Table 3 settings on a 9-frame clip, **with gradient
-#: checkpointing on**: ltx 13, cogvideox 19, wan 52. ESTIMATES on paper, derived in
+#: checkpointing on** (a trial at other settings is sized by its own, `trial_estimate`):
+#: ltx 13, cogvideox 19, wan 52. ESTIMATES on paper, derived in
 #: `orchestrator.gpu_estimates` from the models' parameter counts and token counts (the largest
 #: of the prompt-encoding and latent-encoding moments, the transformer still in host memory, and
 #: the training and validation moments, +10 % for the allocator and 2 GB of CUDA context; the
 #: derivation and how it differs from the earlier hand estimate of 18 / 22 / 60 are in that
 #: module's docstring), to be replaced by measured peaks
-#: (issue 6). Without gradient checkpointing add roughly 34 B × tokens × hidden × layers of
-#: saved activations (ltx ≈ +19, cogvideox ≈ +24, wan ≈ +26 GB), which no ¼ or ½ share below
-#: holds. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
+#: (issue 6). Without gradient checkpointing every block keeps its activations (~38 B × tokens ×
+#: hidden × layers: ltx +23, cogvideox +26, wan +33 GB at the peak, `gpu_estimates.
+#: activations_gb`); full-scale trials always run with it on (`trainables.trial.placed`), and
+#: `trainables.config.memory_settings` estimates them so. Several ranks:
+#: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
 #: are whole on every rank; the transformer and LoRA state are split).
 MEMORY_GB: dict[str, float] = memory_table()
 
@@ -115,22 +130,22 @@ def _with_overrides(
 
 
 def _estimate(
-    backbone: str, scale: str, card_gb: float | None, overridden: bool = False
+    backbone: str, scale: str, card_gb: float | None, overridden: bool, spec: Spec
 ) -> TrialResources:
     cpu = 1.0
     if card_gb is None:
         return TrialResources(cpu=cpu, gpu=0.0, workers=1)
     if scale == "tiny":
         return TrialResources(cpu=cpu, gpu=TINY_GPU_SHARE, workers=1)
-    need = MEMORY_GB[backbone]
+    need = estimate_gb(spec)
     for share in SHARES:
         if share * card_gb >= need:
             return TrialResources(cpu=cpu, gpu=share, workers=1)
-    ranks = ranks_needed(SPECS[backbone], card_gb)
+    ranks = ranks_needed(spec, card_gb)
     if ranks is None and overridden:  # the user's placement wins; it is theirs to size
         return TrialResources(cpu=cpu, gpu=1.0, workers=2)
     if ranks is None:
-        smallest = next(gb for gb in range(1, 1025) if ranks_needed(SPECS[backbone], gb))
+        smallest = next(gb for gb in range(1, 1025) if ranks_needed(spec, gb))
         raise ValueError(
             f"{backbone} at full scale does not fit {card_gb:g} GB cards, not even split over "
             f"ZeRO-3 ranks (its VAE and text encoder are whole on each); allowed: cards of "
@@ -145,15 +160,18 @@ def policy(
     card_gb: float | None,
     override_gpu: float | None = None,
     override_workers: int | None = None,
+    spec: Spec | None = None,
 ) -> TrialResources:
     """One trial's resources on a cluster whose GPUs have `card_gb` GB each (None: no GPU).
 
     tiny: 1 CPU, and ¼ of a card where there are GPUs (so tiny sweeps run on GPU clusters too).
-    full: the smallest share in `SHARES` of one card holding `MEMORY_GB[backbone]`; when not even
-    a whole card does, as many whole GPUs as `gpu_estimates.ranks_needed` says a ZeRO-3 group
-    needs (at least 2), as that many workers (the trial then runs zero_stage=3); a card too small
-    for any group is a one-line ValueError. No GPU in the cluster: gpu 0. Overrides win
-    (`_with_overrides`); a bad one is a one-line ValueError naming it and what is allowed.
+    full: the smallest share in `SHARES` of one card holding the trial's estimate
+    (`gpu_estimates.estimate_gb(spec)`; `spec`: the trial's own, `trial_estimate`; None: the
+    backbone's Table 3 settings, `MEMORY_GB[backbone]`); when not even a whole card does, as
+    many whole GPUs as `gpu_estimates.ranks_needed` says a ZeRO-3 group needs (at least 2), as
+    that many workers (the trial then runs zero_stage=3); a card too small for any group is a
+    one-line ValueError. No GPU in the cluster: gpu 0. Overrides win (`_with_overrides`); a bad
+    one is a one-line ValueError naming it and what is allowed.
     """
     if backbone not in MEMORY_GB:
         raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(sorted(MEMORY_GB))}")
@@ -161,8 +179,10 @@ def policy(
         raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(_SCALES)}")
     if card_gb is not None and (isinstance(card_gb, bool) or not card_gb > 0):
         raise ValueError(f"bad card memory {card_gb!r} GB; allowed: a positive number or None")
+    if spec is not None and spec.name != backbone:
+        raise ValueError(f"the spec of {spec.name!r} does not size a {backbone!r} trial")
     overridden = override_gpu is not None or override_workers is not None
-    estimate = _estimate(backbone, scale, card_gb, overridden)
+    estimate = _estimate(backbone, scale, card_gb, overridden, spec or SPECS[backbone])
     if not overridden:
         return estimate
     return _with_overrides(estimate, override_gpu, override_workers, card_gb)
@@ -194,7 +214,10 @@ def sweep_placement(
     override_workers: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """The resources of every kind of trial of a sweep on this cluster, as plain data for the
-    Tuner's param space: {"ltx/tiny": {"cpu": 1, "gpu": 0.25, "workers": 1}, …}.
+    Tuner's param space: {"ltx/tiny": {"cpu": 1, "gpu": 0.25, "workers": 1},
+    "cogvideox/full/QKVO/r256/9x480x720/b2/val2": {"cpu": 1, "gpu": 0.5, "workers": 1}, …},
+    keyed by `placement_key` (full-scale trials by the settings that move their memory, each
+    kind sized by its own estimate, `trial_estimate`).
 
     Precedence: the CLI's overrides, then the trial's own `workers` and the sweep module's own
     `resources` (a sweep that pins its share), then `policy`. A GPU share is never asked of a
@@ -213,12 +236,57 @@ def sweep_placement(
         if workers is None and own_workers > 1:
             workers = own_workers
         share = gpu if workers is None or gpu is None or gpu >= 1 else None
-        chosen = policy(*backbone_and_scale(trial), card_gb, share, workers)
+        backbone, scale = backbone_and_scale(trial)
+        spec = trial_estimate(trial) if scale == "full" else None
+        chosen = policy(backbone, scale, card_gb, share, workers, spec)
         out[key] = {
             "cpu": float(pinned.get("cpu", chosen.cpu)),
             "gpu": chosen.gpu,
             "workers": chosen.workers,
         }
+    return out
+
+
+def settings_spec(settings: MemorySettings) -> Spec:
+    """The `gpu_estimates` spec of a trial's memory-moving settings."""
+    return trial_spec(
+        settings.backbone,
+        group=settings.modules,
+        rank=settings.rank,
+        frames=settings.frames,
+        height=settings.height,
+        width=settings.width,
+        batch=settings.batch_size,
+        sample_batch=settings.sample_batch,
+        offload_optimizer=settings.offload_optimizer,
+        gradient_checkpointing=settings.gradient_checkpointing,
+    )
+
+
+def trial_estimate(trial: dict) -> Spec:
+    """The `gpu_estimates` spec of one full-scale trial as it will run (`memory_settings`: its
+    own settings, the backbone's defaults where it leaves them, gradient checkpointing on)."""
+    return settings_spec(memory_settings(trial))
+
+
+def placement_estimates(
+    trials: list[dict], placement: dict[str, dict[str, float]] | None = None
+) -> dict[str, dict[str, float | str]]:
+    """Each full-scale kind of trial's memory estimate, by `placement_key`: "memory_gb" (one
+    process, GB rounded up: what its share is sized by), "moment" (its peak moment) and
+    "peak_gb" (unrounded); for a kind that `placement` spreads over a group of ranks, also
+    "rank_gb", one rank's largest moment under ZeRO-3. Tiny trials have none (fixed share)."""
+    out: dict[str, dict[str, float | str]] = {}
+    for trial in trials:
+        key = placement_key(trial)
+        if key in out or backbone_and_scale(trial)[1] != "full":
+            continue
+        spec = trial_estimate(trial)
+        moment, peak = peak_gb(spec)
+        out[key] = {"memory_gb": estimate_gb(spec), "moment": moment, "peak_gb": peak}
+        workers = int((placement or {}).get(key, {}).get("workers", 1))
+        if workers > 1:
+            out[key]["rank_gb"] = max(zero3_rank_gb(spec, workers).values())
     return out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import ray
 
 from orchestrator.identity import claim
+from orchestrator.placement_checks import check_batches
 from orchestrator.progress import SweepProgress
 from orchestrator.report import build_report, collect_runs
 from orchestrator.resources import card_memory_gb, sweep_placement
@@ -51,6 +52,7 @@ def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argpars
             getattr(args, "gpus_per_trial", None),
             getattr(args, "workers", None),
         )
+        check_batches(configs, sweep.trials, placement)  # on the cluster's own cards
         gpus = cluster.get("GPU", 0.0)
         where = f"{gpus:g} GPUs of {card_gb:g} GB" if card_gb else "no GPU: trials run on the CPU"
         print(f"vdm-sweeps: Ray cluster with {where}; per trial: {shares(placement)}", flush=True)

@@ -14,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-from orchestrator.resources import DEFAULT_CARD_GB, sweep_placement
+from orchestrator.placement_checks import check_batches
+from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, sweep_placement
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import LOADERS
@@ -213,7 +214,24 @@ def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig]]:
     sweep = load_sweep(args.sweep)
     trials = apply_overrides(sweep.trials, args)
     sweep = dataclasses.replace(sweep, trials=trials)
-    return sweep, [TrialConfig.from_dict(trial) for trial in trials]
+    return sweep, [TrialConfig.from_dict(trial) for trial in trials]  # n: the embedded pool
+
+
+def check_sources(configs: list[TrialConfig]) -> None:
+    """Each real dataset a sweep reads (--data) holds the pairs its largest n needs: opened
+    once per task and folder, here in the driver, before Ray starts."""
+    largest: dict[tuple[str, str, str], TrialConfig] = {}
+    for config in configs:
+        if config.dataset is not None:
+            key = (config.task, config.dataset, config.data_root)
+            if key not in largest or config.n + config.n_val > largest[key].n + largest[key].n_val:
+                largest[key] = config
+    for (task_name, dataset, root), config in largest.items():
+        task = get_task(task_name)
+        try:
+            task.check_n(config.n, config.n_val, task.open_data(dataset, root))
+        except ValueError as error:
+            raise ValueError(f"--data {dataset}={root}: {error}") from None
 
 
 #: What a trial's full-scale cost depends on: its backbone, task, steps and workers.
@@ -250,16 +268,35 @@ def describe(configs: list[TrialConfig]) -> str:
     return f"{len(configs)} trials on {', '.join(scales)}{note}"
 
 
-def shares(placement: dict[str, dict[str, float]]) -> str:
-    """Each kind of trial's resources, in a person's words."""
+def shares(
+    placement: dict[str, dict[str, float]],
+    estimates: dict[str, dict] | None = None,
+    card_gb: float | None = None,
+) -> str:
+    """Each kind of trial's resources, in a person's words: "; "-separated on one line, or
+    with `estimates` (`resources.placement_estimates`) one indented line each, a full-scale
+    kind's memory estimate first and, with `card_gb`, the memory its share holds."""
     said = []
     for key, p in placement.items():
         if p["workers"] > 1:
             device = "1 GPU" if p["gpu"] else "CPU"
-            said.append(f"{key}: {p['workers']:g} workers x {device}")
+            share = f"{p['workers']:g} workers x {device}"
         else:
-            said.append(f"{key}: {p['gpu']:g} GPU" if p["gpu"] else f"{key}: {p['cpu']:g} CPU")
-    return "; ".join(said)
+            share = f"{p['gpu']:g} GPU" if p["gpu"] else f"{p['cpu']:g} CPU"
+        estimate = (estimates or {}).get(key)
+        if estimate is None:
+            said.append(f"{key}: {share}")
+            continue
+        if p["workers"] > 1 and "rank_gb" in estimate:
+            share += f" (ZeRO-3: {estimate['rank_gb']:.1f} GB a rank)"
+        elif p["gpu"] and card_gb is not None:
+            share += f" ({p['gpu'] * card_gb:g} GB)"
+        said.append(
+            f"{key}: estimate {estimate['memory_gb']:g} GB ({estimate['moment']}) -> {share}"
+        )
+    if estimates is None:
+        return "; ".join(said)
+    return "\n".join(f"  {line}" for line in said)
 
 
 def machine_note(args: argparse.Namespace, configs: list[TrialConfig]) -> str:
@@ -287,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
             args.gpus_per_trial,
             args.workers,
         )  # checks the overrides before anything starts
+        if args.card_gb is not None or args.workers is not None:
+            # The cards are known here only when given; else run_sweep checks on the cluster's.
+            check_batches(configs, sweep.trials, placement)
         if "://" in args.storage and not args.tracking_uri:
             raise ValueError(
                 f"--storage {args.storage} is shared storage: give --tracking-uri, an MLflow "
@@ -303,8 +343,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         if args.card_gb is not None:
-            print(f"on {args.card_gb:g} GB cards: {shares(placement)}", file=sys.stderr)
+            estimates = placement_estimates(sweep.trials, placement)
+            print(
+                f"on {args.card_gb:g} GB cards, {len(placement)} kind"
+                f"{'s' * (len(placement) != 1)} of placement (memory estimate -> share):\n"
+                + shares(placement, estimates, args.card_gb),
+                file=sys.stderr,
+            )
         return 0
+    try:  # not in a dry run: opening a real dataset's index can take a while (COCO: ~20 s)
+        check_sources(configs)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     # Said first, before Ray, DeepSpeed and MLflow load and start talking.
     first = f"vdm-sweeps: sweep {name!r}: {describe(configs)}{machine_note(args, configs)}"
     print(first, flush=True)

@@ -27,7 +27,7 @@ def trial_name(trial: tune.experiment.Trial) -> str:
 
 def trial_placement(config: dict[str, Any]) -> PlacementGroupFactory:
     """Tune's per-trial resource request, from the sweep's placement table (param space) by the
-    trial's backbone and scale; module-level so Ray can pickle it with the trainable."""
+    trial's `placement_key`; module-level so Ray can pickle it with the trainable."""
     placement = config["placement"][placement_key(config["trial"])]
     worker_cpus = config["trial"].get("worker_cpus", TrialConfig.worker_cpus)
     # PACK: a group's ranks on as few nodes as fit (NCCL within a node), spread if they must.
@@ -75,7 +75,7 @@ def build_tuner(
     """Return the Tuner and whether it resumes an earlier run of the same sweep. `storage` is
     the sweep's own folder (local or a filesystem URI): Tune's experiment state, the trials'
     checkpoints and the latent cache all live there. `placement` is `sweep_placement`'s table:
-    each trial's resources by backbone and scale."""
+    each trial's resources by its `placement_key`."""
     trainable = tune.with_resources(spot_aware_trainable(), trial_placement)
     param_space: dict[str, Any] = {
         "trial": tune.grid_search(groups_first(sweep.trials, placement)),

@@ -104,6 +104,7 @@ class TrialConfig:
             )
         if self.scale not in SCALES:
             raise ValueError(f"unknown scale {self.scale!r}; allowed: {', '.join(SCALES)}")
+        get_task(self.task).check_n(self.n, self.n_val)  # the embedded pool; --data: the driver
         positive = (
             "steps",
             "batch_size",
@@ -124,6 +125,7 @@ class TrialConfig:
             )
         if self.alpha <= 0 or self.lr <= 0:
             raise ValueError(f"alpha and lr must be positive, got {self.alpha} and {self.lr}")
+        check_batch_over_ranks(self.batch_size, self.workers)
         if self.zero_stage not in (0, 1, 2, 3):
             raise ValueError(f"zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}")
         if self.compile and (self.zero_stage == 3 or self.workers > 1):
@@ -148,9 +150,28 @@ class TrialConfig:
                 f"for {self.backbone}"
             )
 
+    @property
+    def rank_batch_size(self) -> int:
+        """Examples each rank draws a step: `batch_size` is the global batch (Table 3's), split
+        over a group's ranks, never multiplied by them."""
+        return self.batch_size // self.workers
+
     def as_params(self) -> dict[str, Any]:
-        """Flat MLflow params (None becomes '' since MLflow params are strings)."""
-        return {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
+        """Flat MLflow params (None becomes '' since MLflow params are strings), with the
+        global batch a step trains on and its split over ranks said explicitly."""
+        params = {k: ("" if v is None else v) for k, v in dataclasses.asdict(self).items()}
+        params["effective_batch_size"] = self.rank_batch_size * self.workers
+        params["batch_size_per_rank"] = self.rank_batch_size
+        return params
+
+
+def check_batch_over_ranks(batch_size: int, workers: int, where: str = "") -> None:
+    """A group of ranks splits the trial's batch: each rank must get a whole, equal part."""
+    if workers > 1 and batch_size % workers:
+        raise ValueError(
+            f"bad batch_size {batch_size}{where} over {workers} ranks: the global batch is the "
+            f"trial's batch_size, split over the ranks; allowed: a multiple of {workers}"
+        )
 
 
 def backbone_and_scale(trial: dict) -> tuple[str, str]:
@@ -159,10 +180,63 @@ def backbone_and_scale(trial: dict) -> tuple[str, str]:
     return trial.get("backbone", TrialConfig.backbone), trial.get("scale", TrialConfig.scale)
 
 
+@dataclass(frozen=True)
+class MemorySettings:
+    """The settings of a trial that move its GPU memory, as the trial will run them: unset ones
+    take the backbone's defaults (`backbone_defaults(backbone, scale)`, then TrialConfig's own),
+    and gradient checkpointing is on at full scale whatever the trial says, because
+    `trainables.trial.placed` turns it on there."""
+
+    backbone: str
+    scale: str
+    modules: str
+    rank: int
+    frames: int
+    height: int
+    width: int
+    batch_size: int
+    sample_batch: int
+    offload_optimizer: bool
+    gradient_checkpointing: bool
+    workers: int
+
+
+_MEMORY_FIELDS = tuple(f.name for f in dataclasses.fields(MemorySettings))
+
+
+def memory_settings(trial: dict) -> MemorySettings:
+    """`MemorySettings` of a trial's settings (a sweep's dict or `vars` of its TrialConfig: the
+    same answer), resolved as `TrialConfig.from_dict` resolves them."""
+    backbone, scale = backbone_and_scale(trial)
+    defaults = backbone_defaults(backbone, scale)
+    values = {}
+    for name in _MEMORY_FIELDS[2:]:
+        value = trial.get(name)
+        values[name] = value if value is not None else defaults.get(name, _default(name))
+    values["gradient_checkpointing"] = bool(values["gradient_checkpointing"]) or scale == "full"
+    return MemorySettings(backbone=backbone, scale=scale, **values)
+
+
+def _default(name: str) -> Any:
+    return TrialConfig.__dataclass_fields__[name].default
+
+
 def placement_key(trial: dict) -> str:
-    """Trials share a placement by backbone and scale (and by their own worker count where a
-    sweep pins one in the trial config)."""
+    """The kind of placement a trial shares with others. Tiny trials: by backbone and scale
+    ("ltx/tiny"; their memory is small and their share fixed). Full-scale trials: by every
+    setting that moves their memory (`MemorySettings`), so each gets a share sized by its own
+    estimate, e.g. "cogvideox/full/QKVO/r256/9x480x720/b2/val2" (LoRA group, rank, frames ×
+    height × width, batch size, validation inputs sampled at once), then "/offload" with the
+    optimizer on the host and "/no-ckpt" without gradient checkpointing. Either way
+    "/w<N>" where the trial pins its own group of N workers."""
     backbone, scale = backbone_and_scale(trial)
     key = f"{backbone}/{scale}"
+    if scale == "full":
+        s = memory_settings(trial)
+        key += (
+            f"/{s.modules}/r{s.rank}/{s.frames}x{s.height}x{s.width}/b{s.batch_size}"
+            f"/val{s.sample_batch}"
+        )
+        key += "/offload" * s.offload_optimizer + "/no-ckpt" * (not s.gradient_checkpointing)
     workers = int(trial.get("workers", 1))
     return key if workers == 1 else f"{key}/w{workers}"

@@ -26,7 +26,7 @@ from trainables.backbones import Backbone, Sample, load
 from trainables.background_writes import BackgroundWrites
 from trainables.cache import TensorCache, content_key
 from trainables.checkpoints import CheckpointStore, trial_key
-from trainables.config import TrialConfig, placement_key
+from trainables.config import TrialConfig, check_batch_over_ranks, placement_key
 from trainables.devices import cap_cuda_memory
 from trainables.engine import (
     OptimSettings,
@@ -70,7 +70,7 @@ def optim_settings(config: TrialConfig) -> OptimSettings:
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_steps,
         max_grad_norm=config.max_grad_norm,
-        batch_size=config.batch_size,
+        batch_size=config.rank_batch_size,  # DeepSpeed's micro batch: one rank's part
         zero_stage=config.zero_stage,
         offload_optimizer=config.offload_optimizer,
         persistence_threshold=0 if config.scale == "tiny" else None,
@@ -155,6 +155,8 @@ def train(
     engine = build_engine(backbone.transformer, optim_settings(config))
     me = rank()
     shards = all_ranks(shard_fraction(engine))
+    if len(shards) != config.workers:  # the batch split assumes the group the config says
+        raise RuntimeError(f"{len(shards)} ranks run a trial configured for {config.workers}")
 
     # One generator per rank drives data order, noise and timesteps; every rank's state is in
     # each checkpoint, which is what makes a resumed trial continue bit for bit.
@@ -196,8 +198,12 @@ def train(
     try:
         while step < config.steps:
             # The batch is drawn on the device: no host round trip on the step path.
+            # Each rank draws its part of the global batch; DeepSpeed averages their gradients.
             order = torch.randint(
-                len(examples), (config.batch_size,), generator=generator, device=backbone.device
+                len(examples),
+                (config.rank_batch_size,),
+                generator=generator,
+                device=backbone.device,
             )
             batch = {key: stacked[key].index_select(0, order) for key in stacked}
             loss = backbone.loss(engine, batch, generator)
@@ -374,6 +380,7 @@ def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
     workers = int(placement.get("workers", 1))
     changes: dict[str, Any] = {}
     if workers > trial.workers:
+        check_batch_over_ranks(trial.batch_size, workers, " (placed by the resources policy)")
         changes.update(workers=workers, zero_stage=3, compile=False)
     if trial.scale == "full" and not trial.gradient_checkpointing:
         changes["gradient_checkpointing"] = True

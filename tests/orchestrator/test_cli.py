@@ -2,6 +2,7 @@
 one-line error naming the bad value and what is allowed."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -80,3 +81,52 @@ def test_unreachable_storage_is_one_line_and_no_gpu_is_said_first(capsys):
         "no GPU on this machine: the tiny backbones run on the CPU"
     )
     assert err.startswith(f"error: storage {storage} unreachable: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("n", "said"), [("0", "bad n 0 for task"), ("1000", "bad n 1000 for task")]
+)
+def test_n_outside_1_to_30_is_one_line_before_ray_starts(capsys, tmp_path, n, said):
+    import ray
+
+    # Not a dry run: the check must come before Ray starts (it used to fail inside the trial).
+    assert main(["smoke", "--n", n, "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err and err.rstrip().endswith("allowed: 1..30"), err
+    assert not ray.is_initialized() and not any(tmp_path.iterdir())
+
+
+def test_n_beyond_what_a_real_dataset_holds_is_one_line_before_ray_starts(capsys, tmp_path):
+    import ray
+
+    from tests.tasks.fixtures import photo_folder
+
+    photo_folder(tmp_path / "db", 4)  # 4 photos: n = 3 with the smoke sweep's 2 validation pairs
+    argv = ["smoke", "--tasks", "hflip", "--data", f"dreambooth={tmp_path / 'db'}"]
+    assert main([*argv, "--n", "3", "--storage", str(tmp_path / "sweeps")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: --data dreambooth={tmp_path / 'db'}: bad n 3 for task 'hflip': its dataset "
+        "offers 4 pairs and n + n_val = 5 are needed; allowed: n ≤ 2\n"
+    )
+    assert not ray.is_initialized() and not (tmp_path / "sweeps").exists()
+    assert main([*argv, "--n", "2", "--dry-run"]) == 0
+
+
+def test_a_placement_that_cannot_keep_the_global_batch_is_refused(capsys, tmp_path):
+    """Wan2.1 (Table 3: batch 1) on 24 GB cards needs 4 ZeRO-3 ranks: each rank drawing its own
+    batch of 1 would train with a global batch of 4. Refused, naming both ways out."""
+    weights = []
+    for name in ("cogvideox", "ltx", "wan"):
+        for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+            (tmp_path / name / sub).mkdir(parents=True)
+        weights += ["--weights", f"{name}={tmp_path / name}"]
+    for sub in ("image_encoder", "image_processor"):
+        (tmp_path / "wan" / sub).mkdir()
+    argv = ["backbones", "--scale", "full", "--dry-run", *weights]
+    assert main([*argv, "--card-gb", "24"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: bad batch_size 1 for wan/") and err.count("\n") == 1, err
+    assert "on 4 ranks" in err and "or batch_size a multiple of 4" in err
+    assert re.search(r"allowed: cards of \d+ GB or more \(--card-gb\)", err)
+    assert main([*argv, "--card-gb", "80"]) == 0  # one card holds it whole: batch 1 as in the paper

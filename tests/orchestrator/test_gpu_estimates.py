@@ -1,6 +1,7 @@
 """The on-paper GPU estimates: token counts, LoRA sizes, memory moments and scaled step times,
-checked against figures computed by hand. Plain arithmetic: nothing here imports torch except
-the last test, which reads the resources policy's table."""
+checked against figures computed by hand, at Table 3's settings and at a trial's own. Plain
+arithmetic: only the tests that read the resources policy or the backbones' defaults import
+torch (tests/trainables/test_full_size_configs.py checks the shapes against the real models)."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_ltx_peaks_at_prompt_encoding():
 
 
 def test_wan_training_moment_by_hand():
-    resident = 2 * 16_394_878_784 + 4 * 126_892_531 + 4 * 630_766_080  # bf16; VAE, CLIP fp32
+    # bf16; VAE and CLIP (CLIPVisionModelWithProjection, as its hub config names it) fp32.
+    resident = 2 * 16_394_878_784 + 4 * 126_892_531 + 4 * 632_076_800
     lora = 16 * 613_416_960
     saved_inputs = 40 * 4050 * 5120 * 2
     # 3 norms × 4 + self-attention 10 + MLP 2 + 4 × 13824/5120 + cross-attention 6 + grads 4
@@ -164,3 +166,93 @@ def test_validation_samples_as_many_inputs_at_once_as_the_reserved_memory_holds(
     assert g.sample_batch("wan", 64) == 1  # its validation is its peak already
     assert g.sample_batch("cogvideox", 64) > 1 and g.sample_batch("ltx", 64) > 1
     assert g.sample_batch("ltx", 3) == 3
+
+
+def test_the_module_reads_the_hub_configs_and_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, orchestrator.gpu_estimates as g; assert 'torch' not in sys.modules; "
+        "assert 'diffusers' not in sys.modules; print(g.SPECS['wan'].layers)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "40"
+
+
+def test_table_3_settings_are_the_backbones_defaults():
+    from trainables.backbones import backbone_defaults
+
+    names = {"group": "modules", "batch": "batch_size"}
+    for backbone, settings in g.TABLE_3.items():
+        defaults = {**backbone_defaults(backbone, "full"), "frames": 9}
+        assert {k: defaults[names.get(k, k)] for k in settings} == settings, backbone
+
+
+def test_a_trial_spec_replaces_only_the_memory_settings():
+    spec = g.trial_spec("cogvideox", rank=256, group="all-linear", height=256, batch=1)
+    assert (spec.rank, spec.group, spec.height, spec.batch) == (256, "all-linear", 256, 1)
+    assert spec.width == 720 and spec.layers == 42
+    assert g.trial_spec("ltx") == g.SPECS["ltx"]
+    with pytest.raises(ValueError, match=r"^unknown trial setting 'lr'; allowed: group, rank"):
+        g.trial_spec("ltx", lr=1e-3)
+    with pytest.raises(ValueError, match=r"^unknown LoRA group 'QV'; allowed: QK, VO"):
+        g.trial_spec("ltx", group="QV")
+    with pytest.raises(ValueError, match=r"^unknown backbone 'sora'"):
+        g.trial_spec("sora")
+
+
+def test_rank_and_modules_move_the_cogvideox_estimate_above_its_default():
+    default = g.SPECS["cogvideox"]
+    r256 = g.trial_spec("cogvideox", rank=256)
+    all_linear = g.trial_spec("cogvideox", group="all-linear")
+    # 4× the QKVO LoRA: 264 M parameters, 3.9 GiB of state where rank 64 had 1.0.
+    assert g.lora_params(r256) == 4 * 66_060_288
+    # all linear adds the MLP (3072↔12288) and the AdaLN linears (512→18432): 250 M at r64.
+    assert g.lora_params(all_linear) == 42 * 64 * (4 * 6144 + 2 * 15360 + 2 * (512 + 18432))
+    for spec in (r256, all_linear):
+        extra = g.LORA_STATE_BYTES * (g.lora_params(spec) - g.lora_params(default)) / GIB
+        assert g.peak_gb(spec)[1] == pytest.approx(g.peak_gb(default)[1] + 1.1 * extra)
+        assert g.estimate_gb(spec) == 22.0 > 80 / 4 > g.memory_gb("cogvideox")
+
+
+def test_resolution_frames_and_batch_move_the_estimate():
+    default = g.peak_gb(g.SPECS["cogvideox"])[1]
+    assert g.peak_gb(g.trial_spec("cogvideox", height=720, width=1280))[1] > default
+    assert g.peak_gb(g.trial_spec("cogvideox", frames=17))[1] > default
+    assert g.tokens(g.trial_spec("cogvideox", frames=17)).latent_frames == 6  # 5, padded to 6
+    small = g.trial_spec("cogvideox", height=240, width=360, batch=1)
+    assert g.activations_gb(small) < g.activations_gb(g.SPECS["cogvideox"]) / 4
+    assert g.vae_workspace_gb(small) == pytest.approx(g.vae_workspace_gb(g.SPECS["cogvideox"]) / 4)
+
+
+def test_optimizer_offload_keeps_only_bf16_weight_and_gradient_of_the_lora_on_the_gpu():
+    spec = g.trial_spec("wan", offload_optimizer=True)
+    state = g.moments_gb(spec)["training"]["LoRA state (4 B/param; optimizer on the host)"]
+    assert state * GIB == pytest.approx(4 * 613_416_960)
+    saved = (16 - 4) * 613_416_960 / GIB * 1.1  # 10.1 GiB less, with the allocator margin
+    assert g.peak_gb(spec)[1] == pytest.approx(g.peak_gb(g.SPECS["wan"])[1] - saved)
+    assert g.lora_step_bytes(spec) == 0 and g.lora_step_bytes(g.SPECS["wan"]) == 4
+    # Over ZeRO-3 ranks too: the state each rank holds shrinks the same way.
+    off, on = g.zero3_rank_gb(spec, 4)["training"], g.zero3_rank_gb(g.SPECS["wan"], 4)["training"]
+    assert on - off == pytest.approx(saved / 4)
+
+
+def test_without_gradient_checkpointing_every_block_keeps_its_activations():
+    spec = g.trial_spec("cogvideox", gradient_checkpointing=False)
+    width = 5852 * 3072  # tokens per step × hidden
+    # Per block: 2 norms × 4 + self-attention 10 + MLP 2 + 4 × 4 + its input 2 = 38 B (the
+    # ~34 B of Korthikanti et al.), + the gradient through one block and 8 B outside.
+    kept = 42 * 38 * width + 4 * width + 8 * width
+    assert g.activations_gb(spec) * GIB == pytest.approx(kept)
+    moment, peak = g.peak_gb(spec)
+    assert moment == "training" and peak > 2 * g.peak_gb(g.SPECS["cogvideox"])[1]
+    # And the step does more work: no recompute, so fewer FLOPs.
+    assert g.step_flops(spec) < g.step_flops(g.SPECS["cogvideox"])
+
+
+def test_more_validation_inputs_at_once_move_the_validation_moment():
+    one, two = g.trial_spec("cogvideox", sample_batch=1), g.trial_spec("cogvideox", sample_batch=2)
+    assert g.moments_gb(two)["validation"] == g.moments_gb(one, 2)["validation"]
+    assert g.peak_gb(two)[1] > g.peak_gb(one)[1]

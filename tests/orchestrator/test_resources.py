@@ -20,6 +20,7 @@ from orchestrator.resources import (
     TrialResources,
     cap_cuda_memory,
     card_memory_gb,
+    placement_estimates,
     placement_key,
     policy,
     sweep_placement,
@@ -203,7 +204,7 @@ def test_half_gpu_trials_run_four_at_a_time_two_per_gpu(logical_gpus, tmp_path):
     # by `trial_placement` (the product path of orchestrator.tuner).
     trial = {"backbone": "wan", "scale": "full"}
     placement = sweep_placement([trial], 141.0)  # ½ of a 141 GB card
-    assert placement == {"wan/full": {"cpu": 1.0, "gpu": 0.5, "workers": 1}}
+    assert placement == {placement_key(trial): {"cpu": 1.0, "gpu": 0.5, "workers": 1}}
     tuner = tune.Tuner(
         tune.with_resources(timed_trial, trial_placement),
         param_space={
@@ -259,7 +260,7 @@ def group_trial(config: dict) -> None:
 def test_a_worker_group_trial_gives_each_rank_its_own_gpu(logical_gpus, tmp_path):
     trial = {"backbone": "wan", "scale": "full", "weights": "/weights/wan"}
     placement = sweep_placement([trial], 80.0, override_workers=2)
-    assert placement == {"wan/full": {"cpu": 1.0, "gpu": 1.0, "workers": 2}}
+    assert placement == {placement_key(trial): {"cpu": 1.0, "gpu": 1.0, "workers": 2}}
     tuner = tune.Tuner(
         tune.with_resources(group_trial, trial_placement),
         param_space={"root": str(tmp_path), "trial": trial, "placement": placement},
@@ -290,7 +291,9 @@ def test_a_group_gets_its_gpus_when_tune_places_it_not_after_later_trials(logica
     group = {"backbone": "wan", "scale": "full", "weights": "/weights/wan", "workers": 2}
     fillers = [{"backbone": "wan", "scale": "full", "weights": "/w", "seed": s} for s in (1, 2)]
     placement = sweep_placement([group, *fillers], 80.0)
-    assert placement["wan/full/w2"]["workers"] == 2 and placement["wan/full"]["gpu"] == 1.0
+    assert placement_key(group).endswith("/w2") and not placement_key(fillers[0]).endswith("/w2")
+    assert placement[placement_key(group)]["workers"] == 2
+    assert placement[placement_key(fillers[0])]["gpu"] == 1.0
     tuner = tune.Tuner(
         tune.with_resources(group_or_filler, trial_placement),
         param_space={
@@ -358,7 +361,7 @@ def test_a_trial_without_a_backbone_is_placed_as_the_backbone_it_runs():
     # On 32 GB cards LTX-Video would get ½ (13 GB), CogVideoX1.5 a whole card (19 GB).
     assert policy("ltx", "full", 32.0).gpu == 0.5
     assert sweep_placement([trial], 32.0) == {
-        "cogvideox/full": {"cpu": 1.0, "gpu": 1.0, "workers": 1}
+        "cogvideox/full/QKVO/r64/9x480x720/b2/val2": {"cpu": 1.0, "gpu": 1.0, "workers": 1}
     }
     assert placement_key({"task": "hflip"}) == "cogvideox/tiny"
 
@@ -368,7 +371,14 @@ def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
     from trainables.trial import placed
 
     trial = TrialConfig.from_dict(
-        {"task": "hflip", "backbone": "wan", "scale": "full", "weights": "/w", "compile": True}
+        {
+            "task": "hflip",
+            "backbone": "wan",
+            "scale": "full",
+            "weights": "/w",
+            "compile": True,
+            "batch_size": 3,
+        }  # the global batch: one example on each of 3 ranks
     )
     spread = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 3})
     assert (spread.workers, spread.zero_stage, spread.gradient_checkpointing) == (3, 3, True)
@@ -405,3 +415,123 @@ def test_a_failing_rank_fails_the_group_at_once_and_stops_the_others(logical_gpu
         assert ray.available_resources().get(free, 0) == 2
     finally:
         remove_placement_group(group)
+
+
+# -- each trial placed by its own memory ---------------------------------------------------------
+
+
+def ablation_trials() -> list[dict]:
+    from search_spaces import load_sweep
+
+    return [{**t, "scale": "full", "weights": "/w"} for t in load_sweep("ablations").trials]
+
+
+def test_ablation_trials_of_more_lora_memory_get_their_own_larger_share():
+    """Rank 256 and all-linear CogVideoX trials hold ~4× the QKVO rank-64 LoRA state: their
+    estimate is above the default's and above a ¼ share of an 80 GB card (whose CUDA memory the
+    trial caps), so they must not share the default's placement."""
+    trials = ablation_trials()
+    placement = sweep_placement(trials, 80.0)
+    estimates = {key: e["memory_gb"] for key, e in placement_estimates(trials).items()}
+
+    def key_of(**settings) -> str:
+        (key,) = {placement_key(t) for t in trials if all(t[k] == v for k, v in settings.items())}
+        return key
+
+    default = key_of(modules="QKVO", rank=64)
+    assert default == "cogvideox/full/QKVO/r64/9x480x720/b2/val2"
+    assert estimates[default] == 19.0 and placement[default]["gpu"] == 0.25
+    for heavy in (key_of(rank=256), key_of(modules="all-linear")):
+        assert heavy != default
+        assert estimates[heavy] > estimates[default] and estimates[heavy] > 0.25 * 80
+        assert placement[heavy]["gpu"] == 0.5 and placement[heavy]["gpu"] * 80 >= estimates[heavy]
+    # Every kind gets the smallest share that holds its own estimate, on every card class.
+    for card in (24.0, 80.0, 141.0):
+        placement = sweep_placement(trials, card)
+        assert set(placement) == set(estimates)
+        for key, need in estimates.items():
+            gpu = placement[key]["gpu"]
+            assert gpu * card >= need and (gpu == 0.25 or gpu / 2 * card < need), (card, key)
+
+
+def test_every_setting_that_moves_memory_enters_the_key_and_the_estimate():
+    base = {"task": "pose", "backbone": "cogvideox", "scale": "full", "weights": "/w"}
+    changes = {
+        "rank": 128,
+        "modules": "QKVO+FF",
+        "height": 720,
+        "width": 1280,
+        "frames": 17,
+        "batch_size": 4,
+        "sample_batch": 4,
+        "offload_optimizer": True,
+    }
+    key = placement_key(base)
+    need = placement_estimates([base])[key]["peak_gb"]
+    for name, value in changes.items():
+        changed = {**base, name: value}
+        assert placement_key(changed) != key, name
+        assert placement_estimates([changed])[placement_key(changed)]["peak_gb"] != need, name
+    assert placement_key({**base, "workers": 2}) == f"{key}/w2"
+    # Settings left unset and the backbone's defaults set explicitly are the same placement.
+    explicit = {**base, "rank": 64, "modules": "QKVO", "height": 480, "batch_size": 2}
+    assert placement_key(explicit) == key == placement_key({**base, "rank": None})
+
+
+def test_full_scale_trials_are_estimated_with_gradient_checkpointing_as_they_run():
+    """`trainables.trial.placed` turns gradient checkpointing on at full scale whatever the
+    trial says: its placement is sized for that, not for the setting it was written with."""
+    from trainables.config import TrialConfig, memory_settings
+    from trainables.trial import placed
+
+    full = {"task": "pose", "backbone": "cogvideox", "scale": "full", "weights": "/w"}
+    off = {**full, "gradient_checkpointing": False}
+    assert memory_settings(off).gradient_checkpointing is True
+    assert placement_key(off) == placement_key({**full, "gradient_checkpointing": True})
+    assert placed(TrialConfig.from_dict(off), {"workers": 1}).gradient_checkpointing is True
+    tiny = {"task": "pose"}
+    assert memory_settings(tiny).gradient_checkpointing is False
+    assert placed(TrialConfig.from_dict(tiny), {"workers": 1}).gradient_checkpointing is False
+
+
+def test_the_key_is_the_same_from_the_sweep_dict_and_from_the_resolved_trial():
+    """The driver keys the table by the sweep's dicts; a trial may look its entry up from its
+    resolved settings (`vars(TrialConfig)`): both give one key."""
+    from trainables.config import TrialConfig
+
+    for trial in ablation_trials() + [{"task": "hflip"}, {"task": "hflip", "workers": 2}]:
+        assert placement_key(trial) == placement_key(vars(TrialConfig.from_dict(trial)))
+
+
+def test_tiny_placements_stay_a_cpu_and_a_quarter_card():
+    trials = [{**t, "scale": "tiny"} for t in ablation_trials()]
+    assert sweep_placement(trials, 80.0) == {
+        "cogvideox/tiny": {"cpu": 1.0, "gpu": 0.25, "workers": 1}
+    }
+    assert placement_estimates(trials) == {}
+
+
+def test_dry_run_prints_each_placement_with_its_estimate_and_share(tmp_path, capsys):
+    from orchestrator.sweep import main
+
+    weights = tmp_path / "cogvideox"
+    for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+        (weights / sub).mkdir(parents=True)
+    argv = ["ablations", "--dry-run", "--card-gb", "80", "--scale", "full"]
+    assert main([*argv, "--weights", f"cogvideox={weights}"]) == 0
+    err = capsys.readouterr().err
+    assert "on 80 GB cards, 8 kinds of placement (memory estimate -> share):" in err
+    lines = [line.strip() for line in err.splitlines() if line.startswith("  cogvideox/full/")]
+    assert len(lines) == 8
+    assert (
+        "cogvideox/full/QKVO/r64/9x480x720/b2/val2: estimate 19 GB (validation) -> 0.25 GPU "
+        "(20 GB)" in lines
+    )
+    assert (
+        "cogvideox/full/QKVO/r256/9x480x720/b2/val2: estimate 23 GB (validation) -> 0.5 GPU "
+        "(40 GB)" in lines
+    )
+    assert (
+        "cogvideox/full/all-linear/r64/9x480x720/b2/val2: estimate 22 GB (validation) -> "
+        "0.5 GPU (40 GB)" in lines
+    )

@@ -29,7 +29,7 @@ SWEEP = Sweep(
             sample_steps=2,
             height=32,
             width=32,
-            batch_size=1,
+            batch_size=2,  # the global batch: one example a rank
             workers=2,
             zero_stage=3,
             worker_cpus=0.5,
@@ -64,6 +64,9 @@ def test_zero3_shards_the_model_across_two_workers(finished):
         fractions = [metrics["shard_fraction_rank0"], metrics["shard_fraction_rank1"]]
         assert all(0.45 <= f <= 0.55 for f in fractions), fractions
         assert sum(fractions) == pytest.approx(1.0, abs=0.02)
+        params = run.data.params
+        assert (params["batch_size"], params["effective_batch_size"]) == ("2", "2")
+        assert params["batch_size_per_rank"] == "1"
         history = client.get_metric_history(run.info.run_id, "loss")
         assert [m.step for m in history] == [1, 2, 3, 4]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}

@@ -6,11 +6,10 @@ import torch
 from safetensors import safe_open
 
 from tasks import get_task
+from tests.tolerances import metrics_close
 from trainables.backbones import load
 from trainables.config import TrialConfig
 from trainables.trial import train
-
-from tests.tolerances import metrics_close
 
 CONFIG = TrialConfig.from_dict(
     dict(

@@ -101,6 +101,13 @@ def test_every_backbone_defaults_to_its_table_3_settings(backbone):
             "compile is for one-process trials (zero_stage 0-2, workers 1)",
         ),
         ({"task": "hflip", "backbone": "ltx", "sample_steps": 1}, "≥ 2 for ltx, got 1"),
+        ({"task": "hflip", "n": 0}, "bad n 0 for task 'hflip'; allowed: 1..30"),
+        ({"task": "hflip", "n": 1000}, "bad n 1000 for task 'hflip'; allowed: 1..30"),
+        (
+            {"task": "hflip", "batch_size": 3, "workers": 2, "zero_stage": 3},
+            "bad batch_size 3 over 2 ranks: the global batch is the trial's batch_size, split "
+            "over the ranks; allowed: a multiple of 2",
+        ),
     ],
 )
 def test_bad_settings_are_one_line_errors(values, message):
@@ -116,3 +123,17 @@ def test_a_real_dataset_must_be_one_the_task_reads() -> None:
         TrialConfig.from_dict({"task": "pose", "dataset": "ade20k", "data_root": "/data/ade"})
     with pytest.raises(ValueError, match="dataset and data_root go together"):
         TrialConfig.from_dict({"task": "pose", "dataset": "coco"})
+
+
+def test_the_global_batch_is_split_over_ranks_and_said_in_the_params() -> None:
+    from trainables.trial import optim_settings, placed
+
+    one = TrialConfig.from_dict({"task": "hflip", "batch_size": 4})
+    assert one.rank_batch_size == 4 and one.as_params()["effective_batch_size"] == 4
+    spread = placed(one, {"workers": 4, "gpu": 1.0})  # as the policy spreads it
+    assert (spread.workers, spread.rank_batch_size) == (4, 1)
+    assert optim_settings(spread).batch_size == 1  # DeepSpeed's micro batch: a rank's part
+    params = spread.as_params()
+    assert (params["effective_batch_size"], params["batch_size_per_rank"]) == (4, 1)
+    with pytest.raises(ValueError, match="bad batch_size 4 .* over 3 ranks"):
+        placed(one, {"workers": 3, "gpu": 1.0})
