@@ -31,29 +31,11 @@ from typing import Any
 
 from orchestrator import gpu_estimates as g
 from trainables.config import placement_key
+from trainables.hub_configs import build_on_meta
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "gpu_estimates.json"
 
 BACKBONE_CLASSES = {"cogvideox": "CogVideoX", "ltx": "LTXVideo", "wan": "Wan"}
-
-
-def build_on_meta(backbone: str, subfolder: str) -> Any:
-    """The model a hub config (`trainables.hub_configs`) describes, on the meta device: a
-    diffusers class (`_class_name`) from its config, or the transformers class its
-    `architectures` names from its `model_type`'s config class."""
-    import diffusers
-    import torch
-    import transformers
-
-    from trainables.hub_configs import hub_config
-
-    config = hub_config(backbone, subfolder)
-    with torch.device("meta"):
-        if "_class_name" in config:
-            return getattr(diffusers, config["_class_name"]).from_config(config)
-        given = {k: v for k, v in config.items() if k not in ("architectures", "model_type")}
-        config_class = type(transformers.AutoConfig.for_model(config["model_type"]))
-        return getattr(transformers, config["architectures"][0])(config_class(**given))
 
 
 # ---- checks against the real classes ------------------------------------------------------------
@@ -278,7 +260,8 @@ def print_tables(record: dict[str, Any]) -> None:
         if row["workers"] > 1:
             full = (
                 f"refused at Table 3's batch {b['batch']} (not a multiple of "
-                f"{row['workers']} ranks); with batch {row['workers']}: ~{row['s_per_step_alone']:.2f}"
+                f"{row['workers']} ranks); with batch {row['workers']}: "
+                f"~{row['s_per_step_alone']:.2f}"
             )
             groups.append(row)
         else:

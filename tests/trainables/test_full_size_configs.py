@@ -15,12 +15,11 @@ from typing import Any
 import diffusers
 import pytest
 import torch
-import transformers
 
 from orchestrator import gpu_estimates as g
 from trainables.backbones import backbone_defaults
 from trainables.backbones.base import LORA_GROUPS
-from trainables.hub_configs import HUB_IDS, SUBFOLDERS, hub_config, hub_folder
+from trainables.hub_configs import HUB_IDS, SUBFOLDERS, build_on_meta, hub_config, hub_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKBONES = ("cogvideox", "ltx", "wan")
@@ -29,14 +28,8 @@ CLASSES = {"cogvideox": "CogVideoX", "ltx": "LTXVideo", "wan": "Wan"}
 
 @functools.cache
 def build(backbone: str, subfolder: str) -> Any:
-    """The model `backbone`'s `subfolder` config describes, on the meta device."""
-    config = hub_config(backbone, subfolder)
-    with torch.device("meta"):
-        if "_class_name" in config:
-            return getattr(diffusers, config["_class_name"]).from_config(config)
-        given = {k: v for k, v in config.items() if k not in ("architectures", "model_type")}
-        config_class = type(transformers.AutoConfig.for_model(config["model_type"]))
-        return getattr(transformers, config["architectures"][0])(config_class(**given))
+    """The model `backbone`'s `subfolder` config describes, on the meta device (built once)."""
+    return build_on_meta(backbone, subfolder)
 
 
 def backbone_on(backbone: str) -> Any:

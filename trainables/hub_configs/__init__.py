@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _ROOT = Path(__file__).parent
 #: The hub repo each folder stands for.
@@ -46,6 +47,23 @@ def hub_config(backbone: str, subfolder: str) -> dict:
         )
     name = "scheduler_config.json" if subfolder == "scheduler" else "config.json"
     return json.loads(_read(folder / subfolder / name))
+
+
+def build_on_meta(backbone: str, subfolder: str) -> Any:
+    """The full-size model a hub config describes, on the meta device (no memory, no weights): the
+    diffusers class its `_class_name` names, or the transformers class its `architectures` names,
+    from its `model_type`'s config class."""
+    import diffusers
+    import torch
+    import transformers
+
+    config = hub_config(backbone, subfolder)
+    with torch.device("meta"):
+        if "_class_name" in config:
+            return getattr(diffusers, config["_class_name"]).from_config(config)
+        given = {k: v for k, v in config.items() if k not in ("architectures", "model_type")}
+        config_class = type(transformers.AutoConfig.for_model(config["model_type"]))
+        return getattr(transformers, config["architectures"][0])(config_class(**given))
 
 
 @cache
