@@ -398,7 +398,8 @@ def estimates(name: str, device: Any, card: str | None, config: Any, layers: int
     from orchestrator import gpu_estimates as g
 
     spec = g.SPECS[name]
-    moments = g.moments_gb(spec)
+    moments = g.moments_gb(spec, sample_batch=1)  # what this benchmark does: one input
+    model = g.moments_gb(spec, sample_batch=1, measured=False)
     moment, peak = g.peak_gb(spec)
     why = []
     if device.type != "cuda":
@@ -415,6 +416,7 @@ def estimates(name: str, device: Any, card: str | None, config: Any, layers: int
         "peak_gb": peak,
         "moments_gb": {m: g.with_margins(sum(parts.values())) for m, parts in moments.items()},
         "moments_allocated_gb": {m: sum(parts.values()) for m, parts in moments.items()},
+        "model_allocated_gb": {m: sum(parts.values()) for m, parts in model.items()},
         "card": card,
         "seconds_per_step": None if card is None else g.seconds_per_step(name, card),
         "paper_card": spec.paper_card,
@@ -464,6 +466,17 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     config = placed(trial, {})  # as a sweep places a full-scale trial: gradient checkpointing
     memory = PeakMemory(device)
+    allocator_cap_gb = None
+    if args.cap_at_estimate and device.type == "cuda":
+        # The check of the estimate itself: the allocator capped, as a trial's share caps it
+        # (`trainables.devices.cap_cuda_memory`), at what the policy's estimate allows it (its
+        # `memory_gb` less the CUDA context, which lives outside the allocator).
+        from orchestrator import gpu_estimates as g
+        from trainables.devices import cap_cuda_memory
+
+        allocator_cap_gb = g.memory_gb(name) - g.CONTEXT_GB
+        total_gb = torch.cuda.get_device_properties(device).total_memory / 2**30
+        cap_cuda_memory(allocator_cap_gb / total_gb)
 
     with memory.phase("build"):
         pipeline, built = build_pipeline(name, device, dtype, args.layers)
@@ -559,6 +572,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "sample_finite": bool(np.isfinite(samples[0].last_latent.numpy()).all()),
         "val_metrics": scores,
         "memory": memory.summary(),
+        "allocator_cap_gb": allocator_cap_gb,
         "estimate": estimates(name, device, card, config, args.layers),
     }
     engine.destroy()
@@ -605,6 +619,11 @@ def summary_line(row: dict) -> str:
             else f"paper {e['paper_seconds_per_step']:g} s/step on {e['paper_card']}"
         )
         + mark
+        + (
+            f"\n  allocator capped at {row['allocator_cap_gb']:g} GiB (estimate less context)"
+            if row.get("allocator_cap_gb")
+            else ""
+        )
     )
 
 
@@ -654,6 +673,12 @@ def main(argv: list[str] | None = None) -> int:
         default="encode",
         help="encode with a random text encoder (the prompt-cache miss) or a stand-in of no "
         "blocks (the cache hit; for CPU runs)",
+    )
+    parser.add_argument(
+        "--cap-at-estimate",
+        action="store_true",
+        help="cap the CUDA allocator at the policy's estimate of each backbone (memory_gb less "
+        "the CUDA context): a run that passes shows the estimate holds",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

@@ -34,17 +34,14 @@ from trainables.devices import cap_cuda_memory as cap_cuda_memory
 #: Peak GPU memory (GB, i.e. GiB as card classes are named) of one training process of each
 #: backbone at full scale, unsharded, at its Table 3 settings on a 9-frame clip, **with gradient
 #: checkpointing on** (a trial at other settings is sized by its own, `trial_estimate`):
-#: ltx 13, cogvideox 19, wan 52. ESTIMATES on paper, derived in
-#: `orchestrator.gpu_estimates` from the models' parameter counts and token counts (the largest
-#: of the prompt-encoding and latent-encoding moments, the transformer still in host memory, and
-#: the training and validation moments, +10 % for the allocator and 2 GB of CUDA context; the
-#: derivation and how it differs from the earlier hand estimate of 18 / 22 / 60 are in that
-#: module's docstring), to be replaced by measured peaks
-#: (issue 6). Without gradient checkpointing every block keeps its activations (~38 B × tokens ×
-#: hidden × layers: ltx +23, cogvideox +26, wan +33 GB at the peak, `gpu_estimates.
-#: activations_gb`); full-scale trials always run with it on (`trainables.trial.placed`), and
-#: `trainables.config.memory_settings` estimates them so. Several ranks:
-#: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
+#: ltx 15, cogvideox 32, wan 54. Derived in `orchestrator.gpu_estimates` from the models'
+#: parameter and token counts (the largest of the prompt-encoding, latent-encoding, training
+#: and validation moments, +10 % for the allocator and 2 GB of CUDA context), raised to the
+#: peaks one H200 measured at these settings (`gpu_estimates.MEASURED_GB`, BENCHMARKS.md;
+#: capped at these figures less the context, all three ran). Without gradient checkpointing
+#: every block keeps its activations (`gpu_estimates.activations_gb`); full-scale trials always
+#: run with it on (`trainables.trial.placed`), and `trainables.config.memory_settings` estimates
+#: them so. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
 #: are whole on every rank; the transformer and LoRA state are split).
 MEMORY_GB: dict[str, float] = memory_table()
 

@@ -114,8 +114,9 @@ def test_n_beyond_what_a_real_dataset_holds_is_one_line_before_ray_starts(capsys
 
 
 def test_a_placement_that_cannot_keep_the_global_batch_is_refused(capsys, tmp_path):
-    """Wan2.1 (Table 3: batch 1) on 24 GB cards needs 4 ZeRO-3 ranks: each rank drawing its own
-    batch of 1 would train with a global batch of 4. Refused, naming both ways out."""
+    """On 24 GB cards CogVideoX1.5 (Table 3: batch 2; 32 GB as measured) needs 3 ZeRO-3 ranks
+    and Wan2.1 (batch 1) 4: each rank drawing its own batch would multiply the global batch, and
+    neither batch splits over its ranks. Refused, naming both ways out."""
     weights = []
     for name in ("cogvideox", "ltx", "wan"):
         for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
@@ -126,7 +127,7 @@ def test_a_placement_that_cannot_keep_the_global_batch_is_refused(capsys, tmp_pa
     argv = ["backbones", "--scale", "full", "--dry-run", *weights]
     assert main([*argv, "--card-gb", "24"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: bad batch_size 1 for wan/") and err.count("\n") == 1, err
-    assert "on 4 ranks" in err and "or batch_size a multiple of 4" in err
+    assert err.startswith("error: bad batch_size 2 for cogvideox/") and err.count("\n") == 1, err
+    assert "on 3 ranks" in err and "or batch_size a multiple of 3" in err
     assert re.search(r"allowed: cards of \d+ GB or more \(--card-gb\)", err)
     assert main([*argv, "--card-gb", "80"]) == 0  # one card holds it whole: batch 1 as in the paper

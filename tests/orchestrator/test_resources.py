@@ -30,7 +30,7 @@ from orchestrator.tuner import trial_placement
 # backbone → {card GB: (gpu share or per-worker GPUs, workers)} at full scale
 FULL = {
     "ltx": {24.0: (1.0, 1), 80.0: (0.25, 1), 141.0: (0.25, 1), None: (0.0, 1)},
-    "cogvideox": {24.0: (1.0, 1), 80.0: (0.25, 1), 141.0: (0.25, 1), None: (0.0, 1)},
+    "cogvideox": {24.0: (1.0, 3), 80.0: (0.5, 1), 141.0: (0.25, 1), None: (0.0, 1)},
     "wan": {24.0: (1.0, 4), 80.0: (1.0, 1), 141.0: (0.5, 1), None: (0.0, 1)},
 }
 CARDS = (24.0, 80.0, 141.0, None)
@@ -42,7 +42,9 @@ def test_memory_estimates_cover_every_backbone():
 
     assert sorted(MEMORY_GB) == backbone_names()
     assert all(policy(b, s, 80.0).workers == 1 for b in MEMORY_GB for s in SCALES if b != "wan")
-    assert MEMORY_GB["cogvideox"] <= 24  # the paper trained it on one RTX 4090
+    # The paper trained CogVideoX1.5 on one RTX 4090; as measured on an H200, this trial's
+    # untiled VAE decode needs 29.4 GiB (BENCHMARKS.md), so a 24 GB card does not hold it.
+    assert MEMORY_GB["cogvideox"] > 24
 
 
 @pytest.mark.parametrize("backbone", sorted(FULL))
@@ -82,7 +84,7 @@ def test_a_card_that_no_zero3_group_fits_is_refused_unless_the_user_places_the_t
         policy("wan", "full", 16.0)
     assert str(error.value) == (
         "wan at full scale does not fit 16 GB cards, not even split over ZeRO-3 ranks (its VAE "
-        "and text encoder are whole on each); allowed: cards of 17 GB or more"
+        "and text encoder are whole on each); allowed: cards of 18 GB or more"
     )
     assert policy("wan", "full", 16.0, override_workers=8) == TrialResources(1.0, 1.0, 8)
     assert policy("wan", "full", 16.0, override_workers=1).gpu == 1.0
@@ -428,10 +430,10 @@ def ablation_trials() -> list[dict]:
 
 def test_ablation_trials_of_more_lora_memory_get_their_own_larger_share():
     """Rank 256 and all-linear CogVideoX trials hold ~4× the QKVO rank-64 LoRA state: their
-    estimate is above the default's and above a ¼ share of an 80 GB card (whose CUDA memory the
-    trial caps), so they must not share the default's placement."""
+    estimate is above the default's, and the rank-256 one above a ¼ share of an H200 (whose
+    CUDA memory the trial caps), so they must not share the default's placement."""
     trials = ablation_trials()
-    placement = sweep_placement(trials, 80.0)
+    placement = sweep_placement(trials, 141.0)
     estimates = {key: e["memory_gb"] for key, e in placement_estimates(trials).items()}
 
     def key_of(**settings) -> str:
@@ -440,13 +442,14 @@ def test_ablation_trials_of_more_lora_memory_get_their_own_larger_share():
 
     default = key_of(modules="QKVO", rank=64)
     assert default == "cogvideox/full/QKVO/r64/9x480x720/b2/val2"
-    assert estimates[default] == 19.0 and placement[default]["gpu"] == 0.25
+    assert estimates[default] == 32.0 and placement[default]["gpu"] == 0.25
     for heavy in (key_of(rank=256), key_of(modules="all-linear")):
-        assert heavy != default
-        assert estimates[heavy] > estimates[default] and estimates[heavy] > 0.25 * 80
-        assert placement[heavy]["gpu"] == 0.5 and placement[heavy]["gpu"] * 80 >= estimates[heavy]
-    # Every kind gets the smallest share that holds its own estimate, on every card class.
-    for card in (24.0, 80.0, 141.0):
+        assert heavy != default and estimates[heavy] > estimates[default]
+    heavy = key_of(rank=256)
+    assert estimates[heavy] > 0.25 * 141 and placement[heavy]["gpu"] == 0.5
+    # Every kind gets the smallest share that holds its own estimate, on every card class
+    # that holds it (on 24 GB cards CogVideoX1.5 needs ZeRO-3 ranks).
+    for card in (80.0, 141.0):
         placement = sweep_placement(trials, card)
         assert set(placement) == set(estimates)
         for key, need in estimates.items():
@@ -462,7 +465,7 @@ def test_every_setting_that_moves_memory_enters_the_key_and_the_estimate():
         "height": 720,
         "width": 1280,
         "frames": 17,
-        "batch_size": 4,
+        "batch_size": 8,  # training becomes the peak moment (validation is at batch 2)
         "sample_batch": 4,
         "offload_optimizer": True,
     }
@@ -524,14 +527,14 @@ def test_dry_run_prints_each_placement_with_its_estimate_and_share(tmp_path, cap
     lines = [line.strip() for line in err.splitlines() if line.startswith("  cogvideox/full/")]
     assert len(lines) == 8
     assert (
-        "cogvideox/full/QKVO/r64/9x480x720/b2/val2: estimate 19 GB (validation) -> 0.25 GPU "
-        "(20 GB)" in lines
-    )
-    assert (
-        "cogvideox/full/QKVO/r256/9x480x720/b2/val2: estimate 23 GB (validation) -> 0.5 GPU "
+        "cogvideox/full/QKVO/r64/9x480x720/b2/val2: estimate 32 GB (validation) -> 0.5 GPU "
         "(40 GB)" in lines
     )
     assert (
-        "cogvideox/full/all-linear/r64/9x480x720/b2/val2: estimate 22 GB (validation) -> "
+        "cogvideox/full/QKVO/r256/9x480x720/b2/val2: estimate 36 GB (validation) -> 0.5 GPU "
+        "(40 GB)" in lines
+    )
+    assert (
+        "cogvideox/full/QKVO/r16/9x480x720/b2/val2: estimate 31 GB (validation) -> "
         "0.5 GPU (40 GB)" in lines
     )
