@@ -38,7 +38,10 @@ MIN_SCENE_SIDE = 8  # below this, 2–60 % mask coverage cannot be guaranteed
 
 
 @functools.cache
-def _source(name: str) -> Image.Image:
+def source_image(name: str) -> Image.Image:
+    """One bundled photograph, whole, as RGB (`SOURCE_NAMES`)."""
+    if name not in _LOADERS:
+        raise ValueError(f"unknown source {name!r}; allowed: {', '.join(SOURCE_NAMES)}")
     return Image.fromarray(_LOADERS[name]()).convert("RGB")
 
 
@@ -66,7 +69,7 @@ def natural_image(index: int, size: tuple[int, int]) -> np.ndarray:
     scale and flip, so in practice any two indices give different images (tested for 300)."""
     index = check_index(index)
     height, width = check_size(size)
-    image = _source(SOURCE_NAMES[index % len(SOURCE_NAMES)])
+    image = source_image(SOURCE_NAMES[index % len(SOURCE_NAMES)])
     rng = np.random.default_rng((index, 0))
     src_w, src_h = image.size
     aspect = height / width
