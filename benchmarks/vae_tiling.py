@@ -3,10 +3,10 @@
 On one H200 (`benchmarks.full_scale`) the full-scale CogVideoX1.5 trial peaked at 29.4 GiB
 reserved in its VAE decode, where the paper trained it on one 24 GB RTX 4090. THUDM's scripts
 turn on `vae.enable_tiling()`; this measures what that saves, encoding the 9-frame clip and
-decoding latents of its latent length ((frames − 1) / 4 + 1 = 3), in bf16 with random weights from the hub config (`trainables.hub_configs`):
-random weights take the same memory and time as real ones. The output difference it prints is
-between two decodes of a random VAE: a check that tiling ran, not a measure of its seams on
-real weights.
+decoding latents of its latent length ((frames − 1) / 4 + 1 = 3), in bf16 with random weights
+from the hub config (`trainables.hub_configs`): random weights take the same memory and time as
+real ones. The output difference it prints is between two decodes of a random VAE: a check
+that tiling ran, not a measure of its seams on real weights.
 
     python -m benchmarks.vae_tiling [--out benchmarks/results/vae_tiling.json]
 """

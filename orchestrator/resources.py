@@ -26,6 +26,7 @@ from orchestrator.gpu_estimates import (
     trial_spec,
     zero3_rank_gb,
 )
+from trainables.backbones.base import SCALES
 from trainables.config import MemorySettings, backbone_and_scale, memory_settings, placement_key
 
 # Applied in the trial itself (trainables), re-exported here with the rest of the policy.
@@ -51,7 +52,6 @@ SHARES: tuple[float, ...] = (0.25, 0.5, 1.0)
 #: smallest card the project targets (an RTX 4090), so a share that fits it fits any card.
 DEFAULT_CARD_GB = 24.0
 TINY_GPU_SHARE = 0.25
-_SCALES = ("tiny", "full")
 _CARD_CLASS = re.compile(r"vram_(\d+(?:\.\d+)?)gb")
 
 
@@ -132,7 +132,7 @@ def _estimate(
     cpu = 1.0
     if card_gb is None:
         return TrialResources(cpu=cpu, gpu=0.0, workers=1)
-    if scale == "tiny":
+    if scale != "full":  # tiny and micro: a few MB of weights
         return TrialResources(cpu=cpu, gpu=TINY_GPU_SHARE, workers=1)
     need = estimate_gb(spec)
     for share in SHARES:
@@ -172,8 +172,8 @@ def policy(
     """
     if backbone not in MEMORY_GB:
         raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(sorted(MEMORY_GB))}")
-    if scale not in _SCALES:
-        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(_SCALES)}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
     if card_gb is not None and (isinstance(card_gb, bool) or not card_gb > 0):
         raise ValueError(f"bad card memory {card_gb!r} GB; allowed: a positive number or None")
     if spec is not None and spec.name != backbone:

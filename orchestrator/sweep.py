@@ -19,8 +19,8 @@ from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, sweep_p
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import LOADERS
-from trainables.backbones import paper_seconds_per_step
-from trainables.backbones.base import SCALES
+from trainables.backbones import micro_weights, paper_seconds_per_step
+from trainables.backbones.base import SCALES, weights_digest
 from trainables.config import TrialConfig
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -82,7 +82,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         axes.add_argument(*names, dest=flag, type=_list_of(kind), metavar="A,B,...")
     axes.add_argument("--steps", type=int, help="training steps of every trial")
     axes.add_argument(
-        "--scale", choices=SCALES, help="tiny (random weights) or full (--weights folders)"
+        "--scale",
+        choices=SCALES,
+        help="tiny (random weights), micro (the repo's pretrained LTX weights) or full (--weights)",
     )
     axes.add_argument(
         "--weights",
@@ -262,9 +264,19 @@ def trial_line(config: TrialConfig) -> str:
 
 
 def describe(configs: list[TrialConfig]) -> str:
+    """The first line a sweep prints: how many trials, on what, and which weights they run."""
     scales = sorted({f"{c.backbone}/{c.scale}" for c in configs})
-    tiny = all(c.scale == "tiny" for c in configs)
-    note = " (tiny backbones: random weights, a plumbing run, not a result)" if tiny else ""
+    notes = []
+    if any(c.scale == "tiny" for c in configs):
+        notes.append("tiny backbones: random weights, a plumbing run, not a result")
+    for backbone in sorted({c.backbone for c in configs if c.scale == "micro" and not c.weights}):
+        folder = micro_weights(backbone)
+        notes.append(
+            f"micro {backbone}: pretrained weights {folder.name} ({weights_digest(folder)})"
+        )
+    weights = sorted({c.weights for c in configs if c.weights})
+    notes += [f"weights {w}" for w in weights]
+    note = f" ({'; '.join(notes)})" if notes else ""
     return f"{len(configs)} trials on {', '.join(scales)}{note}"
 
 
@@ -305,8 +317,8 @@ def machine_note(args: argparse.Namespace, configs: list[TrialConfig]) -> str:
 
     if args.address is not None or torch.cuda.is_available():
         return ""
-    if all(c.scale == "tiny" for c in configs):
-        return "; no GPU on this machine: the tiny backbones run on the CPU"
+    if all(c.scale != "full" for c in configs):
+        return "; no GPU on this machine: the tiny and micro backbones run on the CPU"
     return "; no GPU on this machine: full-scale backbones on the CPU take days per trial"
 
 

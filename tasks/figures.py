@@ -82,7 +82,7 @@ def people_scene(index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     rng = np.random.default_rng((index, 5))
     rows, cols = size
     count = int(rng.integers(1, 4))
-    image = Image.fromarray(np.clip(np.rint(background(rng, size)), 0, 255).astype(np.uint8))
+    image = Image.fromarray(np.clip(np.rint(background(rng, size, index)), 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     people = []
     # Figures stand side by side in slots so they rarely overlap and every head stays visible.

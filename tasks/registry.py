@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tasks import metrics as _metrics
+from tasks.sources import validation_index
 
 N_RANGE = (1, 30)  # SPEC §1: n in 1..30 training pairs
 POOL = 1000  # pairs are drawn from the first POOL indices of a task's source
@@ -145,7 +146,10 @@ class Task(abc.ABC):
             make = functools.partial(self.make_real_pair, data, size=size)
         chosen = np.random.default_rng(int(seed)).choice(pool, size=n + n_val, replace=False)
         indices = [int(i) for i in chosen]
-        return self.make_split(make, indices[:n], indices[n:])
+        val = indices[n:]
+        if data is None:  # embedded validation pairs come from the held-out photographs
+            val = [validation_index(i) for i in val]
+        return self.make_split(make, indices[:n], val)
 
     def score(self, predictions: list[np.ndarray], pairs: list[Pair]) -> dict[str, float]:
         """Each of the task's metrics, averaged over the pairs (a perfect PSNR stays inf).

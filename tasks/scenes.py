@@ -8,7 +8,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from skimage import draw
 
-from tasks.sources import background, check_index, check_size, natural_image
+from tasks.sources import background, check_index, check_size, natural_image, same_split
 
 # ---- depth -------------------------------------------------------------------------------
 CAMERA_HEIGHT = 1.6  # metres above the floor
@@ -30,8 +30,8 @@ def depth_scene(index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
     depth = np.broadcast_to(np.minimum(floor, FAR), size).copy()
     image = np.where(
         below[..., None],
-        natural_image(int(rng.integers(2**31)), size).astype(np.float64),
-        background(rng, size),
+        natural_image(same_split(index, int(rng.integers(2**31))), size).astype(np.float64),
+        background(rng, size, index),
     )
     # Boards far to near, so nearer ones are painted over farther ones.
     for distance in sorted(rng.uniform(2.0, FAR * 0.7, int(rng.integers(1, 5))), reverse=True):
@@ -46,7 +46,9 @@ def depth_scene(index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
         )
         if rr.size == 0:
             continue
-        texture = natural_image(int(rng.integers(2**31)), size).astype(np.float64)
+        texture = natural_image(same_split(index, int(rng.integers(2**31))), size).astype(
+            np.float64
+        )
         image[rr, cc] = 0.7 * texture[rr, cc] + 0.3 * rng.uniform(0, 255, 3)
         depth[rr, cc] = distance
     haze = np.exp(-depth / FOG)[..., None]

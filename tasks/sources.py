@@ -4,6 +4,12 @@ Natural images come from scikit-image's bundled files (only those shipped in the
 pooch-fetched ones would fail offline). A handful of photographs becomes an effectively unlimited
 pool through seeded crops, scales and flips, which is enough for n ≤ 30 few-shot pairs plus a
 disjoint validation split. Segmentation scenes are generated, so their masks are exact.
+
+The photographs are split in two, and an index says which half it draws from: indices from
+`VALIDATION_START` on (a task's validation pairs, `validation_index`) crop only
+`HELD_OUT_SOURCES`, smaller ones (training pairs, and the micro backbone's pretraining clips) only
+`TRAINING_SOURCES`. So a pretrained backbone never saw a photograph its tasks are scored on, and
+no validation image is a crop of a training pair's photograph.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ _LOADERS: dict[str, Callable[[], np.ndarray]] = {
     "motorcycle": lambda: data.stereo_motorcycle()[0],
 }
 SOURCE_NAMES = tuple(_LOADERS)
+#: Photographs only validation pairs are cut from: never in a training pair or in pretraining.
+HELD_OUT_SOURCES: tuple[str, ...] = ("coffee", "chelsea", "motorcycle")
+TRAINING_SOURCES: tuple[str, ...] = tuple(n for n in SOURCE_NAMES if n not in HELD_OUT_SOURCES)
+#: Indices from here on are validation indices (above any index a pool or a seed draws).
+VALIDATION_START = 1 << 40
 
 MIN_SCALE = 0.3  # smallest crop, as a fraction of the largest crop of the requested aspect
 MIN_STD = 12.0  # crops flatter than this (retina's black border, the sky) are redrawn
@@ -62,14 +73,38 @@ def check_index(index: int) -> int:
     return int(index)
 
 
+def is_validation(index: int) -> bool:
+    return index >= VALIDATION_START
+
+
+def validation_index(index: int) -> int:
+    """Pool index `index` as a validation index (unchanged if it already is one)."""
+    index = check_index(index)
+    return index if is_validation(index) else VALIDATION_START + index
+
+
+def same_split(index: int, draw: int) -> int:
+    """`draw` (a seed a generator drew) as an index of the same split as `index`: a scene's
+    background and textures come from the photographs its own pair may use."""
+    return validation_index(draw) if is_validation(index) else draw
+
+
 def natural_image(index: int, size: tuple[int, int]) -> np.ndarray:
     """A deterministic H×W×3 uint8 view of one bundled photograph; `size` is (height, width).
 
-    Consecutive indices cycle through the photographs, and each index draws its own crop box,
-    scale and flip, so in practice any two indices give different images (tested for 300)."""
+    Consecutive indices cycle through their split's photographs (`HELD_OUT_SOURCES` for
+    validation indices, else `TRAINING_SOURCES`), and each index draws its own crop box, scale
+    and flip, so in practice any two indices give different images (tested for 300)."""
+    index = check_index(index)
+    photos = HELD_OUT_SOURCES if is_validation(index) else TRAINING_SOURCES
+    return photo_crop(photos[index % len(photos)], index, size)
+
+
+def photo_crop(name: str, index: int, size: tuple[int, int]) -> np.ndarray:
+    """View `index` of photograph `name`: its own seeded crop box, scale and flip."""
     index = check_index(index)
     height, width = check_size(size)
-    image = source_image(SOURCE_NAMES[index % len(SOURCE_NAMES)])
+    image = source_image(name)
     rng = np.random.default_rng((index, 0))
     src_w, src_h = image.size
     aspect = height / width
@@ -90,10 +125,12 @@ def natural_image(index: int, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A blurred, low-contrast photo crop: textured enough that segmentation is not colour
-    thresholding, muted enough that the shapes remain the salient objects."""
-    image = natural_image(int(rng.integers(0, 2**31)), size).astype(np.float64)
+def background(rng: np.random.Generator, size: tuple[int, int], index: int) -> np.ndarray:
+    """A blurred, low-contrast photo crop from the split of scene `index`: textured enough
+    that segmentation is not colour thresholding, muted enough that the shapes remain the
+    salient objects."""
+    image = natural_image(same_split(index, int(rng.integers(0, 2**31))), size)
+    image = image.astype(np.float64)
     sigma = max(1.0, min(size) / 32)
     blurred = gaussian_filter(image, sigma=(sigma, sigma, 0))
     return 0.6 * blurred + 0.4 * blurred.mean()
@@ -139,7 +176,7 @@ def shape_scene(index: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"shape_scene needs both sides >= {MIN_SCENE_SIDE}; got {size}")
     rng = np.random.default_rng((index, 1))
     for _ in range(MAX_TRIES):
-        image = background(rng, size)
+        image = background(rng, size, index)
         mask = np.zeros(size, bool)
         for _ in range(int(rng.integers(1, 4))):
             rows, cols = _shape_coords(rng, size)

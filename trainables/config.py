@@ -14,10 +14,11 @@ from tasks import TRAJECTORIES, get_task, task_names
 from trainables.backbones import (
     backbone_defaults,
     backbone_names,
+    backbone_scales,
     min_sample_steps,
     size_multiple,
 )
-from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS, SCALES
+from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,11 @@ class TrialConfig:
             raise ValueError(
                 f"unknown LoRA group {self.modules!r}; allowed: {', '.join(LORA_GROUPS)}"
             )
-        if self.scale not in SCALES:
-            raise ValueError(f"unknown scale {self.scale!r}; allowed: {', '.join(SCALES)}")
+        if self.scale not in backbone_scales(self.backbone):
+            allowed = ", ".join(backbone_scales(self.backbone))
+            raise ValueError(
+                f"unknown scale {self.scale!r} for {self.backbone}; allowed: {allowed}"
+            )
         get_task(self.task).check_n(self.n, self.n_val)  # the embedded pool; --data: the driver
         positive = (
             "steps",

@@ -6,8 +6,8 @@ one from clips a camera could film: a pan, a zoom, a small roll, a slow drift of
 colour, and sprites moving across. None of the tasks' transformations can arise: every frame is
 a rotation by at most `MAX_ROLL_DEG` and a zoom of the same photograph, never mirrored (the affine
 map keeps orientation), never rotated by 90°, never turned grey, masked or segmented. The
-photographs come from `PRETRAINING_SOURCES` only; `HELD_OUT_SOURCES` are kept for the tasks'
-validation pairs, so a pretrained model never saw the images it is scored on.
+photographs come from `PRETRAINING_SOURCES` only; `tasks.sources.HELD_OUT_SOURCES` are kept for
+the tasks' validation pairs, so a pretrained model never saw the images it is scored on.
 
 No library renders this: PIL's affine resampling does each frame, the motion is drawn here.
 """
@@ -22,11 +22,11 @@ import numpy as np
 from PIL import Image
 from skimage import draw
 
-from tasks.sources import SOURCE_NAMES, check_index, check_size, source_image
+from tasks.sources import TRAINING_SOURCES, check_index, check_size, source_image
 
-#: Photographs the tasks validate on: never shown in pretraining.
-HELD_OUT_SOURCES: tuple[str, ...] = ("coffee", "chelsea", "motorcycle")
-PRETRAINING_SOURCES: tuple[str, ...] = tuple(n for n in SOURCE_NAMES if n not in HELD_OUT_SOURCES)
+#: The photographs tasks draw training pairs from (tasks.sources: validation pairs come from
+#: the held-out ones, which pretraining never shows).
+PRETRAINING_SOURCES = TRAINING_SOURCES
 
 MAX_ROLL_DEG = 8.0  # camera roll over a whole clip
 MAX_PAN = 0.25  # of the view's side, over a whole clip

@@ -73,7 +73,7 @@ def optim_settings(config: TrialConfig) -> OptimSettings:
         batch_size=config.rank_batch_size,  # DeepSpeed's micro batch: one rank's part
         zero_stage=config.zero_stage,
         offload_optimizer=config.offload_optimizer,
-        persistence_threshold=0 if config.scale == "tiny" else None,
+        persistence_threshold=0 if config.scale != "full" else None,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from tasks import metrics
 from tasks.grid import CLASSES, GRID, compose, decode, symbol_grid
 from tasks.registry import Pair, Split, Task
-from tasks.sources import SOURCE_NAMES, natural_image
+from tasks.sources import is_validation, photo_crop, validation_index
 
 EMBEDDED_CLASSES = (
     "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -24,7 +24,6 @@ EMBEDDED_CLASSES = (
 )  # fmt: skip
 PER_CLASS = 100
 TRAIN_PER_CLASS = 80
-VALIDATION = 1_000_000  # index offset that marks a validation grid for make_pair
 
 
 def class_names(dataset: str | None) -> list[str]:
@@ -37,9 +36,11 @@ def class_names(dataset: str | None) -> list[str]:
 
 
 def embedded_image(label: int, number: int, size: tuple[int, int]) -> np.ndarray:
-    """The `number`-th image of embedded class `label`: a crop of that class's photograph."""
-    photo = SOURCE_NAMES.index(EMBEDDED_CLASSES[label])
-    return natural_image(photo + len(SOURCE_NAMES) * number, size)
+    """The `number`-th image of embedded class `label`: a crop of that class's photograph (a
+    class is a photograph, so its validation images are other crops of the same photograph:
+    grid classification is the one embedded task whose validation images do not come from
+    the held-out photographs)."""
+    return photo_crop(EMBEDDED_CLASSES[label], number, size)
 
 
 class GridClassification(Task):
@@ -50,7 +51,7 @@ class GridClassification(Task):
     def _grid(
         self, index: int, size: tuple[int, int], image: Callable[[int, int, bool], np.ndarray]
     ) -> Pair:
-        validation = index >= VALIDATION
+        validation = is_validation(index)
         rng = np.random.default_rng((index, 9))
         labels = rng.integers(0, CLASSES, GRID * GRID)
         tiles = [image(int(k), int(rng.integers(1 << 30)), validation) for k in labels]
@@ -81,7 +82,7 @@ class GridClassification(Task):
         return self._grid(index, size, image)
 
     def make_split(self, make: Callable[[int], Pair], train: list[int], val: list[int]) -> Split:
-        return Split(train=[make(i) for i in train], val=[make(VALIDATION + i) for i in val])
+        return Split(train=[make(i) for i in train], val=[make(validation_index(i)) for i in val])
 
     def score(self, predictions: list[np.ndarray], pairs: list[Pair]) -> dict[str, float]:
         """Accuracy over all cells of all grids, and the confusion matrix as one metric per cell

@@ -26,7 +26,8 @@ def test_dry_run_prints_one_json_object_per_trial_and_nothing_else():
     assert len(trials) == len(load_sweep("smoke").trials) == 12
     combos = {(t["task"], t["trajectory"], t["modules"]) for t in trials}
     assert len(combos) == 12
-    assert {t["backbone"] for t in trials} == {"cogvideox"} and {t["n"] for t in trials} == {3}
+    assert {t["backbone"] for t in trials} == {"ltx"} and {t["n"] for t in trials} == {3}
+    assert {t["scale"] for t in trials} == {"micro"}
 
 
 def test_help_lists_the_options():
@@ -52,13 +53,13 @@ def test_bad_run_name_is_rejected(capsys, name):
 def test_weights_are_checked_before_anything_starts(capsys, tmp_path):
     absent = tmp_path / "absent"
     argv = ["smoke", "--scale", "full", "--dry-run", "--weights"]
-    assert main([*argv, f"cogvideox={absent}"]) == 2
+    assert main([*argv, f"ltx={absent}"]) == 2
     assert capsys.readouterr().err == (
-        f"error: --weights cogvideox=...: weights folder '{absent}' does not exist; "
-        "expected THUDM/CogVideoX1.5-5B-I2V layout\n"
+        f"error: --weights ltx=...: weights folder '{absent}' does not exist; "
+        "expected Lightricks/LTX-Video layout\n"
     )
     (tmp_path / "partial" / "transformer").mkdir(parents=True)
-    assert main([*argv, f"cogvideox={tmp_path / 'partial'}"]) == 2
+    assert main([*argv, f"ltx={tmp_path / 'partial'}"]) == 2
     assert "lacks vae, text_encoder, tokenizer, scheduler" in capsys.readouterr().err
     assert main([*argv, f"sora={tmp_path}"]) == 2
     assert "unknown backbone 'sora' in --weights; allowed: cogvideox, ltx, wan" in (
@@ -76,9 +77,22 @@ def test_unreachable_storage_is_one_line_and_no_gpu_is_said_first(capsys):
     argv = ["smoke", "--storage", storage, "--tracking-uri", f"http://127.0.0.1:{port}"]
     assert main(argv) == 2
     out, err = capsys.readouterr()
-    assert out.splitlines()[0].endswith(
-        "(tiny backbones: random weights, a plumbing run, not a result); "
-        "no GPU on this machine: the tiny backbones run on the CPU"
+    from trainables.backbones import micro_weights
+    from trainables.backbones.base import weights_digest
+
+    digest = weights_digest(micro_weights("ltx"))
+    assert out.splitlines()[0].endswith(  # the first line says which weights run
+        f"12 trials on ltx/micro (micro ltx: pretrained weights ltx-micro ({digest})); "
+        "no GPU on this machine: the tiny and micro backbones run on the CPU"
+    )
+    assert main([*argv, "--scale", "tiny"]) == 2
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .endswith(
+            "(tiny backbones: random weights, a plumbing run, not a result); "
+            "no GPU on this machine: the tiny and micro backbones run on the CPU"
+        )
     )
     assert err.startswith(f"error: storage {storage} unreachable: ") and err.count("\n") == 1
 

@@ -62,7 +62,9 @@ def test_the_docs_have_commands_and_every_kind_is_known():
     assert len(COMMANDS) >= 12
     for where, command in COMMANDS:
         known = command.startswith(CLOUD + SETUP) or re.match(
-            r"(\.venv/bin/)?python -m orchestrator\.(sweep|report|ui) ", command
+            r"(\.venv/bin/)?python -m (orchestrator\.(sweep|report|ui) |"
+            r"trainables\.pretrain_micro|mlflow ui )",
+            command,
         )
         assert known, f"{where}: no check for {command!r} in tests/test_docs.py"
 
@@ -143,3 +145,21 @@ def test_weight_downloads_fetch_exactly_each_backbones_diffusers_layout():
         includes, local = downloads[module.HUB_ID]
         assert includes == {"model_index.json", *(f"{sub}/*" for sub in module.SUBFOLDERS)}
         assert f"{name}={local}" in weights
+
+
+PRETRAINING = [(w, c) for w, c in LOCAL if "-m trainables.pretrain_micro" in c]
+MLFLOW_UI = [(w, c) for w, c in LOCAL if "-m mlflow ui " in c]
+
+
+def test_pretraining_commands_parse_and_the_ui_opens_their_store():
+    from trainables.pretrain_micro import DEFAULT_STORE, parse_settings
+
+    assert PRETRAINING and MLFLOW_UI
+    for _, command in PRETRAINING:
+        argv = shlex.split(command)[3:]
+        settings, out, _ = parse_settings(argv)
+        assert out.name == "ltx-micro" and settings.seed >= 0
+    for _, command in MLFLOW_UI:
+        argv = shlex.split(command)
+        assert argv[argv.index("--backend-store-uri") + 1] == f"sqlite:///{DEFAULT_STORE}"
+        assert argv[argv.index("--host") + 1] == "127.0.0.1"

@@ -137,7 +137,7 @@ def test_unknown_backbone_scale_or_card_are_one_line_errors():
         ValueError, match=r"^unknown backbone 'sora'; allowed: cogvideox, ltx, wan$"
     ):
         policy("sora", "full", 80.0)
-    with pytest.raises(ValueError, match=r"^unknown scale 'huge'; allowed: tiny, full$"):
+    with pytest.raises(ValueError, match=r"^unknown scale 'huge'; allowed: tiny, micro, full$"):
         policy("ltx", "huge", 80.0)
     with pytest.raises(ValueError, match=r"^bad card memory 0 GB"):
         policy("ltx", "full", 0)

@@ -96,7 +96,7 @@ def test_dry_run_estimates_gpu_hours_from_the_papers_speed(capsys):
 
 def test_full_scale_needs_weights_and_bad_values_are_one_line(capsys, tmp_path):
     assert main(["smoke", "--dry-run", "--scale", "full"]) == 2
-    assert "--scale full needs --weights cogvideox=PATH" in capsys.readouterr().err
+    assert "--scale full needs --weights ltx=PATH" in capsys.readouterr().err
     assert main(["smoke", "--dry-run", "--weights", "nowhere"]) == 2
     assert "bad --weights 'nowhere'; expected BACKBONE=PATH" in capsys.readouterr().err
     assert main(["smoke", "--dry-run", "--tasks", "nosuch"]) == 2
@@ -105,7 +105,7 @@ def test_full_scale_needs_weights_and_bad_values_are_one_line(capsys, tmp_path):
         (tmp_path / "w" / part).mkdir(parents=True)  # the hub layout --weights is checked for
     weights = str(tmp_path / "w")
     trials, _ = dry_run(
-        capsys, "smoke", "--scale", "full", "--weights", f"cogvideox={weights}", "--tasks", "hflip"
+        capsys, "smoke", "--scale", "full", "--weights", f"ltx={weights}", "--tasks", "hflip"
     )
     assert {(t["scale"], t["weights"]) for t in trials} == {("full", weights)}
 

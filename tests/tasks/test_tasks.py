@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tasks import Pair, Split, Task, get_task, registry, task_names
+from tasks import Pair, Split, Task, get_task, registry, sources, task_names
 from tasks.sources import SOURCE_NAMES, natural_image, shape_scene
 
 SPEC_TASKS = (
@@ -96,6 +96,34 @@ def test_natural_images_are_many_and_distinct() -> None:
     images = [natural_image(i, (16, 16)) for i in range(300)]
     assert len({image.tobytes() for image in images}) == 300
     assert len(SOURCE_NAMES) >= 8
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "grid_classification"])
+def test_validation_pairs_come_only_from_held_out_photographs(name, monkeypatch) -> None:
+    """Every photograph a task's pair is cut from (its image, a scene's background or texture):
+    held-out ones for validation pairs, the others for training pairs. Grid classification's
+    classes are photographs, so its validation grids are other crops of the same ones."""
+    requested: list[str] = []
+    real = sources.source_image
+
+    def spy(photo: str):
+        requested.append(photo)
+        return real(photo)
+
+    task = get_task(name)
+    drawn: list[int] = []
+    make_pair = task.make_pair
+    monkeypatch.setattr(task, "make_pair", lambda i, size: drawn.append(i) or make_pair(i, size))
+    task.pairs(3, seed=3, n_val=4, size=(32, 32))
+    assert [sources.is_validation(i) for i in drawn] == [False] * 3 + [True] * 4
+    monkeypatch.setattr(sources, "source_image", spy)
+    for index, held_out in ((5, False), (sources.validation_index(5), True)):
+        requested.clear()
+        for offset in range(6):
+            task.make_pair(index + offset, (32, 32))
+        allowed = sources.HELD_OUT_SOURCES if held_out else sources.TRAINING_SOURCES
+        assert set(requested) <= set(allowed), (index, requested)
+    assert set(sources.HELD_OUT_SOURCES).isdisjoint(sources.TRAINING_SOURCES)
 
 
 PERFECT = {

@@ -70,7 +70,7 @@ def test_unknown_backbone_or_scale_names_what_is_allowed():
     assert "cogvideox" in backbone_names()
     with pytest.raises(ValueError, match="unknown backbone 'sora'; allowed: cogvideox"):
         load("sora")
-    with pytest.raises(ValueError, match="unknown scale 'huge'; allowed: tiny, full"):
+    with pytest.raises(ValueError, match="unknown scale 'huge' for cogvideox; allowed: tiny, full"):
         load("cogvideox", "huge")
 
 

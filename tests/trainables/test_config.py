@@ -90,7 +90,11 @@ def test_every_backbone_defaults_to_its_table_3_settings(backbone):
         ({"task": "hflip", "trajectory": "cubic"}, "unknown trajectory 'cubic'; allowed: linear"),
         ({"task": "hflip", "backbone": "sora"}, "unknown backbone 'sora'; allowed: cogvideox"),
         ({"task": "hflip", "modules": "KV"}, "unknown LoRA group 'KV'; allowed: QK, VO"),
-        ({"task": "hflip", "scale": "xl"}, "unknown scale 'xl'; allowed: tiny, full"),
+        ({"task": "hflip", "scale": "xl"}, "unknown scale 'xl' for cogvideox; allowed: tiny, full"),
+        (
+            {"task": "hflip", "scale": "micro"},
+            "unknown scale 'micro' for cogvideox; allowed: tiny, full",
+        ),
         ({"task": "hflip", "steps": 0}, "steps must be ≥ 1, got 0"),
         ({"task": "hflip", "height": 40}, "resolution 40×64 must be multiples of 16 for cogvideox"),
         ({"task": "hflip", "backbone": "ltx", "width": 48}, "must be multiples of 32 for ltx"),

@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from tasks.sources import SOURCE_NAMES
+from tasks.sources import HELD_OUT_SOURCES, SOURCE_NAMES
 from trainables.pretraining_clips import (
-    HELD_OUT_SOURCES,
     MAX_ROLL_DEG,
     PRETRAINING_SOURCES,
     ZOOM_RANGE,

@@ -39,7 +39,8 @@ SEED = 0
 #: frame, a missing scale, no normalization) is of the order of the latents themselves, ~1.
 ENCODE_ATOL = 1e-5
 #: An oracle model that returns the scheduler's own target leaves a loss of float rounding only
-#: (measured ≤ 4e-15); the random tiny models' losses are ≥ 0.8 (asserted > 0.1).
+#: (measured ≤ 4e-15); the random tiny models' losses are ≥ 0.8, the pretrained micro one's 0.03
+#: on a random video (asserted > 0.01).
 ORACLE_LOSS = 1e-6
 
 Kwargs = dict[str, Any]
@@ -193,12 +194,16 @@ def test_cogvideox_loss_is_zero_for_the_schedulers_own_velocity(monkeypatch):
         return backbone.scheduler.get_velocity(clean, noise, timestep)
 
     model, ideal = losses(backbone, video, Oracle(velocity))
-    assert model > 1e-1 and ideal < ORACLE_LOSS, (model, ideal)
+    assert model > 1e-2 and ideal < ORACLE_LOSS, (model, ideal)
 
 
 # -- LTX-Video -----------------------------------------------------------------------------------
-def test_ltx_trains_on_the_clean_first_frame_and_timesteps_its_pipeline_samples_with(monkeypatch):
-    backbone = load("ltx")
+# The pretrained micro backbone too: a mismatch there would also make its trials sample badly.
+@pytest.mark.parametrize("scale", ["tiny", "micro"])
+def test_ltx_trains_on_the_clean_first_frame_and_timesteps_its_pipeline_samples_with(
+    monkeypatch, scale
+):
+    backbone = load("ltx", scale)
     use_posterior_modes(monkeypatch)
     _, sampled, trained = capture(backbone, transition())
     latent_frames = (FRAMES - 1) // backbone.frame_stride + 1
@@ -234,10 +239,11 @@ def test_ltx_trains_on_the_clean_first_frame_and_timesteps_its_pipeline_samples_
         torch.testing.assert_close(step["timestep"][0, -1], 1000 * sigma, atol=1e-3, rtol=0)
 
 
-def test_ltx_loss_is_zero_for_the_flow_matching_velocity(monkeypatch):
+@pytest.mark.parametrize("scale", ["tiny", "micro"])
+def test_ltx_loss_is_zero_for_the_flow_matching_velocity(monkeypatch, scale):
     """x_σ = (1 − σ)·x₀ + σ·ε and the Euler sampler integrates the output as dx/dσ: an oracle
     returning (x_σ − x₀)/σ = ε − x₀ on the generated tokens must leave no loss."""
-    backbone = load("ltx")
+    backbone = load("ltx", scale)
     use_posterior_modes(monkeypatch)
     video = transition()
     params = backbone.prepare_example(video)["latent_params"][None]
@@ -249,7 +255,7 @@ def test_ltx_loss_is_zero_for_the_flow_matching_velocity(monkeypatch):
         return torch.where(generated, (hidden_states - clean) / sigma.clamp_min(1e-12), 0.0)
 
     model, ideal = losses(backbone, video, Oracle(velocity))
-    assert model > 1e-1 and ideal < ORACLE_LOSS, (model, ideal)
+    assert model > 1e-2 and ideal < ORACLE_LOSS, (model, ideal)
 
 
 # -- Wan2.1 --------------------------------------------------------------------------------------
@@ -303,4 +309,4 @@ def test_wan_loss_is_zero_for_the_flow_matching_velocity():
         return (hidden_states[:, :channels].float() - clean) / sigma
 
     model, ideal = losses(backbone, video, Oracle(velocity))
-    assert model > 1e-1 and ideal < ORACLE_LOSS, (model, ideal)
+    assert model > 1e-2 and ideal < ORACLE_LOSS, (model, ideal)

@@ -6,6 +6,7 @@ import functools
 import importlib
 import os
 import pkgutil
+from pathlib import Path
 
 from trainables.backbones.base import SCALES, Backbone, Sample
 
@@ -13,8 +14,10 @@ __all__ = [
     "Backbone",
     "Sample",
     "backbone_defaults",
+    "backbone_scales",
     "backbone_names",
     "load",
+    "micro_weights",
     "min_sample_steps",
     "size_multiple",
 ]
@@ -37,9 +40,26 @@ def _backbone_modules() -> tuple[str, ...]:
 
 
 def backbone_defaults(name: str, scale: str = "tiny") -> dict:
-    """The backbone's paper settings (Table 3), with its tiny-scale overrides at `tiny`."""
+    """The backbone's paper settings (Table 3), with its CPU-sized overrides at `tiny` and
+    `micro` (the micro backbone's own where it has one)."""
     module = importlib.import_module(f"{__name__}.{name}")
-    return {**module.DEFAULTS, **(module.TINY_DEFAULTS if scale == "tiny" else {})}
+    small = {"tiny": module.TINY_DEFAULTS, "micro": getattr(module, "MICRO_DEFAULTS", {})}
+    return {**module.DEFAULTS, **small.get(scale, {})}
+
+
+def micro_weights(name: str) -> Path:
+    """The repo's folder of `name`'s pretrained micro weights (hub layout)."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    if not hasattr(module, "MICRO_FOLDER"):
+        raise ValueError(f"{name} has no micro backbone; allowed scales: tiny, full")
+    return module.MICRO_FOLDER
+
+
+def backbone_scales(name: str) -> tuple[str, ...]:
+    """The scales `name` loads at: `micro` only where the backbone ships pretrained micro
+    weights (trainables.pretrain_micro)."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    return tuple(s for s in SCALES if s != "micro" or hasattr(module, "MICRO_FOLDER"))
 
 
 def paper_seconds_per_step(name: str, task: str = "") -> float:
@@ -62,12 +82,14 @@ def size_multiple(name: str) -> int:
 def load(
     name: str, scale: str = "tiny", path: str | os.PathLike[str] | None = None, **kwargs
 ) -> Backbone:
-    """`tiny`: real diffusers classes from small seeded configs; `full`: a local hub-layout folder
-    (a tiny model saved with `save_pretrained` also loads this way, through the same code)."""
+    """`tiny`: real diffusers classes from small seeded configs; `micro`: the small pretrained
+    weights shipped in the repo, loaded as `full` loads; `full`: a local hub-layout folder (a
+    tiny model saved with `save_pretrained` also loads this way, through the same code)."""
     names = backbone_names()
     if name not in names:
         raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(names)}")
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    if scale not in backbone_scales(name):
+        allowed = ", ".join(backbone_scales(name))
+        raise ValueError(f"unknown scale {scale!r} for {name}; allowed: {allowed}")
     module = importlib.import_module(f"{__name__}.{name}")
     return module.load(scale=scale, path=path, **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ import torch
 if TYPE_CHECKING:
     from transformers import T5Tokenizer
 
-SCALES = ("tiny", "full")
+SCALES = ("tiny", "micro", "full")
+#: Pretrained micro backbones shipped in the repo, one hub-layout folder each
+#: (`python -m trainables.pretrain_micro` writes them).
+MICRO_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 #: The paper conditions on "one fixed task-agnostic prompt" (SPEC §3); sweeps may set another.
 DEFAULT_PROMPT = "A smooth video transition from the first frame to the result."
 LORA_GROUPS = ("QK", "VO", "QKVO", "all-linear", "QKVO+FF")
@@ -73,11 +77,20 @@ def require_folder(path: str | os.PathLike[str], subfolders: tuple[str, ...], hu
 
 
 def weights_root(
-    scale: str, path: str | os.PathLike[str] | None, subfolders: tuple[str, ...], hub_id: str
+    scale: str,
+    path: str | os.PathLike[str] | None,
+    subfolders: tuple[str, ...],
+    hub_id: str,
+    micro: Path | None = None,
 ) -> Path | None:
-    """None for the tiny build; for `full`, the checked local folder laid out as `hub_id`."""
+    """None for the tiny build; for `micro`, the repo's pretrained folder `micro` (or `path`);
+    for `full`, the checked local folder laid out as `hub_id`."""
     if scale == "tiny" and path is None:
         return None
+    if scale == "micro" and path is None:
+        if micro is None:
+            raise ValueError(f"{hub_id} has no micro backbone; allowed scales: tiny, full")
+        path = micro
     if path is None:
         raise ValueError(
             f"scale {scale!r} needs a local weights folder (path) laid out as {hub_id}"
@@ -107,6 +120,16 @@ def to_unit_range(frames: np.ndarray) -> torch.Tensor:
         raise ValueError(f"expected F×H×W×3 uint8 frames, got {frames.dtype} {frames.shape}")
     tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
     return tensor.permute(3, 0, 1, 2)
+
+
+def weights_digest(root: Path) -> str:
+    """A short content hash of a folder's weight files: says which pretrained weights ran
+    (a micro folder is a few MB, so hashing its bytes is cheap)."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(root).rglob("*.safetensors")):
+        digest.update(file.relative_to(root).as_posix().encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def file_identity(root: Path, *relative: str) -> str:

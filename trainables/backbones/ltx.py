@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from trainables.backbones.base import (
+    MICRO_WEIGHTS,
     Backbone,
     Sample,
     default_device,
@@ -133,6 +134,48 @@ TINY_T5 = dict(
     num_heads=4,
     relative_attention_num_buckets=8,
 )
+# The micro backbone (Step 8): small enough to pretrain on a laptop's CPU, pretrained weights in
+# the repo (`python -m trainables.pretrain_micro` writes MICRO_FOLDER). The VAE takes LTX-Video
+# 0.9.5's residual down/up blocks (space-to-depth and depth-to-space shortcuts: far faster to
+# train than 0.9.0's plain strided convolutions) and compresses space and time by 8, so a
+# 9-frame 64×64 clip is 2 latent frames of 8×8: the first image's own, and the rest's.
+MICRO_FOLDER = MICRO_WEIGHTS / "ltx-micro"
+MICRO_LATENT_CHANNELS = 32
+MICRO_INITIAL_LOGVAR = -8.0  # the VAE's posterior starts near-deterministic (pretraining)
+MICRO_TRANSFORMER = dict(
+    in_channels=MICRO_LATENT_CHANNELS,
+    out_channels=MICRO_LATENT_CHANNELS,
+    patch_size=1,
+    patch_size_t=1,
+    num_attention_heads=4,
+    attention_head_dim=32,
+    cross_attention_dim=128,  # = the inner dim
+    num_layers=4,
+    caption_channels=TINY_T5["d_model"],
+)
+MICRO_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=MICRO_LATENT_CHANNELS,
+    block_out_channels=(16, 32, 64, 64),
+    decoder_block_out_channels=(16, 32, 64),
+    layers_per_block=(1, 1, 1, 1),
+    decoder_layers_per_block=(1, 1, 1, 1),
+    spatio_temporal_scaling=(True, True, True),
+    decoder_spatio_temporal_scaling=(True, True, True),
+    decoder_inject_noise=(False, False, False, False),
+    down_block_types=("LTXVideo095DownBlock3D",) * 3,
+    downsample_type=("spatiotemporal",) * 3,
+    upsample_residual=(True, True, True),
+    upsample_factor=(2, 2, 2),
+    timestep_conditioning=False,
+    patch_size=1,
+    patch_size_t=1,
+    encoder_causal=True,
+    decoder_causal=False,
+)
+MICRO_DEFAULTS = dict(height=64, width=64, steps=150, batch_size=4, rank=16, alpha=16.0)
+
 # The hub repo's scheduler_config.json (diffusers' convert_ltx_to_diffusers.py for 0.9.0).
 SCHEDULER = dict(
     num_train_timesteps=1000,
@@ -442,7 +485,7 @@ def load(
 ) -> LTXVideo:
     device = default_device()
     dtype = default_dtype(device)
-    root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
+    root = weights_root(scale, path, SUBFOLDERS, HUB_ID, micro=MICRO_FOLDER)
     if root is None:
         return LTXVideo(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
     from diffusers import LTXImageToVideoPipeline
