@@ -38,7 +38,7 @@ import torch
 from tasks.sources import natural_image, validation_index
 from tasks.transitions import render
 from trainables.backbones import ltx
-from trainables.backbones.base import DEFAULT_PROMPT, seeded, tiny_t5_tokenizer
+from trainables.backbones.base import DEFAULT_PROMPT, seeded, to_unit_range
 from trainables.pretraining_clips import clip
 
 SIZE = (64, 64)
@@ -72,12 +72,6 @@ def cosine_lr(step: int, steps: int, lr: float, warmup: int) -> float:
     return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def to_unit(frames: np.ndarray) -> torch.Tensor:
-    """F×H×W×3 (or N×F×H×W×3) uint8 → [-1, 1] float, channels first: (N,)3×F×H×W."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1
-    return x.movedim(-1, -4)
-
-
 def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     """Mean PSNR (dB) over the batch of [-1, 1] images or videos."""
     error = ((prediction.clamp(-1, 1) - target) / 2).pow(2).flatten(1).mean(1)
@@ -91,7 +85,7 @@ def held_out_set(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     videos = np.stack(
         [render(images[i], images[(i + 1) % count], "linear", FRAMES) for i in range(count)]
     )
-    return to_unit(images[:, None]), to_unit(videos)
+    return to_unit_range(images[:, None]), to_unit_range(videos)
 
 
 @torch.no_grad()
@@ -124,7 +118,7 @@ def train_vae(settings: Settings, bank: np.ndarray, log) -> torch.nn.Module:
                 step, settings.vae_steps, settings.vae_lr, settings.warmup_steps
             )
         chosen = torch.randint(len(bank), (settings.vae_clips,), generator=generator)
-        x = to_unit(bank[chosen.numpy()])  # B,3,F,H,W
+        x = to_unit_range(bank[chosen.numpy()])  # B,3,F,H,W
         if step % 2:  # the clips' frames as single images: the first-frame code path
             x = x.movedim(2, 1).flatten(0, 1)[:, :, None]
         posterior = vae.encode(x).latent_dist
@@ -137,7 +131,7 @@ def train_vae(settings: Settings, bank: np.ndarray, log) -> torch.nn.Module:
         if done % settings.eval_every == 0 or done == settings.vae_steps:
             scores = vae_scores(vae.eval(), images, videos)
             vae.train()
-            log({"vae_loss": float(loss), **scores, "minutes": elapsed(start)}, done)
+            log({"vae_loss": float(loss.detach()), **scores, "minutes": elapsed(start)}, done)
     return vae.eval().requires_grad_(False)
 
 
@@ -147,21 +141,9 @@ def latent_statistics(vae: torch.nn.Module, bank: np.ndarray) -> tuple[list[floa
     normalizes latents with them (`latents_mean`, `latents_std`), as LTX-Video's VAE ships."""
     sums = []
     for part in np.array_split(bank[:256], 32):
-        sums.append(vae.encode(to_unit(part)).latent_dist.mode().movedim(1, 0).flatten(1))
+        sums.append(vae.encode(to_unit_range(part)).latent_dist.mode().movedim(1, 0).flatten(1))
     latents = torch.cat(sums, dim=1)
     return latents.mean(1).tolist(), latents.std(1).clamp_min(1e-3).tolist()
-
-
-def micro_pipeline(vae: torch.nn.Module, transformer: torch.nn.Module):
-    from diffusers import FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
-
-    return LTXImageToVideoPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(**ltx.SCHEDULER),
-        vae=vae,
-        text_encoder=ltx._tiny_text_encoder(),
-        tokenizer=tiny_t5_tokenizer(model_max_length=ltx.TINY_TEXT_TOKENS),
-        transformer=transformer,
-    )
 
 
 def train_transformer(settings: Settings, vae: torch.nn.Module, bank: np.ndarray, log):
@@ -170,13 +152,15 @@ def train_transformer(settings: Settings, vae: torch.nn.Module, bank: np.ndarray
 
     with seeded(settings.seed):
         transformer = LTXVideoTransformer3DModel(**ltx.MICRO_TRANSFORMER)
-    backbone = ltx.LTXVideo(micro_pipeline(vae, transformer), torch.device("cpu"), torch.float32)
+    backbone = ltx.LTXVideo(
+        ltx.assemble_pipeline(vae, transformer), torch.device("cpu"), torch.float32
+    )
     backbone.use_prompt(backbone.encode_prompt(DEFAULT_PROMPT))
     start = time.monotonic()
     with torch.no_grad():  # what `prepare_example` keeps of each video, 16 videos at a time
         params = torch.cat(
             [
-                vae.encode(to_unit(part)).latent_dist.parameters.float()
+                vae.encode(to_unit_range(part)).latent_dist.parameters.float()
                 for part in np.array_split(bank, max(1, len(bank) // 16))
             ]
         )
@@ -200,7 +184,7 @@ def train_transformer(settings: Settings, vae: torch.nn.Module, bank: np.ndarray
         loss.backward()
         torch.nn.utils.clip_grad_norm_(transformer.parameters(), 1.0)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         done = step + 1
         if done % settings.eval_every == 0 or done == settings.transformer_steps:
             mean = sum(losses) / len(losses)
@@ -264,7 +248,7 @@ def pretrain(settings: Settings, out: Path, tracking_uri: str) -> dict[str, floa
         vae.latents_mean.copy_(torch.tensor(mean))
         vae.latents_std.copy_(torch.tensor(std))
         transformer = train_transformer(settings, vae, bank, log)
-        save_atomically(micro_pipeline(vae, transformer), out)
+        save_atomically(ltx.assemble_pipeline(vae, transformer), out)
         summary["total_minutes"] = elapsed(start)
         client.log_metric(run_id, "total_minutes", summary["total_minutes"])
         client.log_text(run_id, json.dumps(summary, indent=2), "summary.json")

@@ -115,11 +115,12 @@ def frames_to_uint8(video: np.ndarray) -> np.ndarray:
 
 
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:
-    """uint8 F×H×W×3 frames → float C×F×H×W in [-1, 1], as diffusers' VideoProcessor normalizes."""
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"expected F×H×W×3 uint8 frames, got {frames.dtype} {frames.shape}")
+    """uint8 (N×)F×H×W×3 frames → float (N×)C×F×H×W in [-1, 1], as diffusers' VideoProcessor
+    normalizes (a batch of clips keeps its leading dimension)."""
+    if frames.dtype != np.uint8 or frames.ndim not in (4, 5) or frames.shape[-1] != 3:
+        raise ValueError(f"expected (N×)F×H×W×3 uint8 frames, got {frames.dtype} {frames.shape}")
     tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
-    return tensor.permute(3, 0, 1, 2)
+    return tensor.movedim(-1, -4)
 
 
 def weights_digest(root: Path) -> str:

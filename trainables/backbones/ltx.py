@@ -201,12 +201,7 @@ def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
 
 def build_tiny_pipeline(seed: int = 0, text: bool = True) -> LTXImageToVideoPipeline:
     """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
-    from diffusers import (
-        AutoencoderKLLTXVideo,
-        FlowMatchEulerDiscreteScheduler,
-        LTXImageToVideoPipeline,
-        LTXVideoTransformer3DModel,
-    )
+    from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
 
     with seeded(seed):
         transformer = LTXVideoTransformer3DModel(**TINY_TRANSFORMER)
@@ -215,6 +210,16 @@ def build_tiny_pipeline(seed: int = 0, text: bool = True) -> LTXImageToVideoPipe
     with torch.no_grad():
         vae.latents_mean.copy_(torch.tensor(TINY_LATENTS_MEAN))
         vae.latents_std.copy_(torch.tensor(TINY_LATENTS_STD))
+    return assemble_pipeline(vae, transformer, seed, text)
+
+
+def assemble_pipeline(
+    vae: torch.nn.Module, transformer: torch.nn.Module, seed: int = 0, text: bool = True
+) -> LTXImageToVideoPipeline:
+    """The hub repo's pipeline around a VAE and a transformer: the scheduler, and the tiny
+    seeded T5 and tokenizer (the tiny and micro scales' text encoder)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
+
     return LTXImageToVideoPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
         vae=vae,
