@@ -56,9 +56,7 @@ def test_a_few_steps_write_a_loadable_folder_logged_in_mlflow_and_reproducible(t
     assert weights_digest(other) != first
 
 
-def test_a_failed_pretraining_keeps_the_old_weights_and_marks_the_run_failed(
-    tmp_path, monkeypatch
-):
+def test_a_failed_pretraining_keeps_the_old_weights_and_marks_the_run_failed(tmp_path, monkeypatch):
     out = tmp_path / "ltx-micro"
     out.mkdir()
     (out / "weights.txt").write_text("the old weights")
