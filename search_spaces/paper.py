@@ -11,7 +11,6 @@ from typing import Any
 SEEDS = (42, 43, 44)
 NS = (3, 5, 10, 30)
 STUDY_TASKS = ("binary_segmentation", "pose")
-TRAJECTORIES = ("linear", "quadratic", "discrete", "tiles")
 ABLATION_MODULES = ("QK", "VO", "QKVO", "all-linear")
 RANKS = (16, 32, 64, 128, 256)
 BACKBONES = ("ltx", "cogvideox", "wan")
