@@ -265,9 +265,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     os.environ[PROBES_ENV] = str(work / "probes.json")  # before Ray starts: workers inherit it
     kwargs = {} if args.reuse_actors == "sweep" else {"reuse_actors": args.reuse_actors == "on"}
     sweep = Sweep(description="packing probes (benchmarks.packing)", trials=trials, **kwargs)
-    namespace = argparse.Namespace(
-        storage=str(work / "sweeps"), tracking_uri=None, address=None, resume=False
-    )
+    request = run_module.SweepRequest("packing", storage=str(work / "sweeps"))
     init = ray.init
     seen: dict[str, Any] = {}
 
@@ -302,7 +300,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if args.reuse_actors != "sweep" and hasattr(tuner_module, "reuses_actors"):
             forced = args.reuse_actors == "on"
             stack.enter_context(_patched(tuner_module, "reuses_actors", lambda *_: forced))
-        code = run_module.run_sweep(sweep, [], "packing", namespace)
+        code = run_module.run_sweep(sweep, request)
     return {"exit_code": code, "trials": trials, "probes": probes, **seen}
 
 

@@ -154,7 +154,6 @@ def run_orchestrated(
     import orchestrator.run as run_module
     import orchestrator.tuner as tuner_module
     from search_spaces import Sweep
-    from trainables.config import TrialConfig
 
     kwargs: dict[str, Any] = {}
     if reuse is not None:
@@ -165,10 +164,7 @@ def run_orchestrated(
         max_concurrent_trials=concurrency,
         **kwargs,
     )
-    configs = [TrialConfig.from_dict(t) for t in trials]
-    args = argparse.Namespace(
-        storage=str(work / "sweeps"), tracking_uri=None, address=None, resume=False
-    )
+    request = run_module.SweepRequest("overhead", storage=str(work / "sweeps"))
     build_tuner = run_module.build_tuner
     seen: dict[str, Any] = {}
 
@@ -204,7 +200,7 @@ def run_orchestrated(
             stack.enter_context(patched(tuner_module, "reuses_actors", lambda *_: reuse))
         started = time.time()
         with timeline.span("driver.sweep"):
-            code = run_module.run_sweep(sweep, configs, "overhead", args)
+            code = run_module.run_sweep(sweep, request)
     return {"wall_s": time.time() - started, "exit_code": code, **seen}
 
 

@@ -287,6 +287,37 @@ def placement_estimates(
     return out
 
 
+def shares(
+    placement: dict[str, dict[str, float]],
+    estimates: dict[str, dict] | None = None,
+    card_gb: float | None = None,
+) -> str:
+    """Each kind of trial's resources, in a person's words: "; "-separated on one line, or
+    with `estimates` (`placement_estimates`) one indented line each, a full-scale
+    kind's memory estimate first and, with `card_gb`, the memory its share holds."""
+    said = []
+    for key, p in placement.items():
+        if p["workers"] > 1:
+            device = "1 GPU" if p["gpu"] else "CPU"
+            share = f"{p['workers']:g} workers x {device}"
+        else:
+            share = f"{p['gpu']:g} GPU" if p["gpu"] else f"{p['cpu']:g} CPU"
+        estimate = (estimates or {}).get(key)
+        if estimate is None:
+            said.append(f"{key}: {share}")
+            continue
+        if p["workers"] > 1 and "rank_gb" in estimate:
+            share += f" (ZeRO-3: {estimate['rank_gb']:.1f} GB a rank)"
+        elif p["gpu"] and card_gb is not None:
+            share += f" ({p['gpu'] * card_gb:g} GB)"
+        said.append(
+            f"{key}: estimate {estimate['memory_gb']:g} GB ({estimate['moment']}) -> {share}"
+        )
+    if estimates is None:
+        return "; ".join(said)
+    return "\n".join(f"  {line}" for line in said)
+
+
 def tune_bundles(placement: dict[str, float], worker_cpus: float = 1.0) -> list[dict[str, float]]:
     """The Tune trial's placement group bundles (see `TrialResources.bundles`)."""
     return TrialResources(

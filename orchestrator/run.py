@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import ray
@@ -15,44 +15,62 @@ from orchestrator.identity import claim
 from orchestrator.placement_checks import check_batches
 from orchestrator.progress import SweepProgress
 from orchestrator.report import build_report, collect_runs
-from orchestrator.resources import card_memory_gb, sweep_placement
+from orchestrator.resources import card_memory_gb, shares, sweep_placement
 from orchestrator.results import results_table, write_tables
-from orchestrator.sweep import shares
 from orchestrator.tracking import default_tracking_uri, finish_parent_run, start_parent_run
 from orchestrator.tuner import build_tuner
 from search_spaces import Sweep
-from trainables.config import TrialConfig
 from trainables.storage import Storage
 
 
-def run_sweep(sweep: Sweep, configs: list[TrialConfig], name: str, args: argparse.Namespace) -> int:
-    storage = Storage(args.storage).child(name)
-    existed = claim(storage, name, sweep.trials, getattr(args, "resume", False))
+@dataclass(frozen=True)
+class SweepRequest:
+    """How to run a sweep, apart from its trials: the arguments of `python -m orchestrator.sweep`
+    that `run_sweep` reads, with the CLI's defaults."""
+
+    name: str  # the sweep run's name: its folder under `storage` and its MLflow experiment
+    storage: str = "./sweeps"  # a folder, or a filesystem URI every node reaches
+    resume: bool = False  # the sweep of this name must exist already
+    tracking_uri: str | None = None  # None: a SQLite store inside the sweep's folder
+    address: str | None = None  # a running Ray cluster; None: local Ray
+    card_gb: float | None = None  # None: read from the cluster's vram_<N>gb resources
+    gpus_per_trial: float | None = None  # --gpus-per-trial; None: the resources policy
+    workers: int | None = None  # --workers; None: the trial's own, then the policy
+
+
+def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
+    """Runs `sweep`'s trials as `request` says (resuming one stored under its name); 0
+    when every trial finished, 1 when any failed. Raises ValueError for a name already used by
+    other trials, a missing sweep to `resume` or a placement that cannot split a trial's batch,
+    and OSError for storage that cannot be reached."""
+    name = request.name
+    storage = Storage(request.storage).child(name)
+    existed = claim(storage, name, sweep.trials, request.resume)
     if storage.local:
         experiment_dir = Path(storage.root)
         experiment_dir.mkdir(parents=True, exist_ok=True)
     else:  # tables and plots are made here, then uploaded next to the sweep's state
         experiment_dir = Path(tempfile.mkdtemp(prefix=f"vdm-sweeps-{name}-"))
-    tracking_uri = args.tracking_uri or default_tracking_uri(experiment_dir)
+    tracking_uri = request.tracking_uri or default_tracking_uri(experiment_dir)
 
     # Keep DeepSpeed's one-off JIT build (~50 s on 2 cores) across runs and trials.
     os.environ.setdefault(
         "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "vdm-sweeps" / "torch_extensions")
     )
-    ray.init(address=args.address, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address=request.address, include_dashboard=False, logging_level=logging.WARNING)
     try:
         cluster = ray.cluster_resources()
-        card_gb = getattr(args, "card_gb", None) or card_memory_gb(cluster)
+        card_gb = request.card_gb or card_memory_gb(cluster)
         if not cluster.get("GPU"):
             card_gb = None
         placement = sweep_placement(
             sweep.trials,
             card_gb,
             sweep.resources,
-            getattr(args, "gpus_per_trial", None),
-            getattr(args, "workers", None),
+            request.gpus_per_trial,
+            request.workers,
         )
-        check_batches(configs, sweep.trials, placement)  # on the cluster's own cards
+        check_batches(sweep.trials, placement)  # on the cluster's own cards
         gpus = cluster.get("GPU", 0.0)
         where = f"{gpus:g} GPUs of {card_gb:g} GB" if card_gb else "no GPU: trials run on the CPU"
         print(f"vdm-sweeps: Ray cluster with {where}; per trial: {shares(placement)}", flush=True)

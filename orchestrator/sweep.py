@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from orchestrator.placement_checks import check_batches
-from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, sweep_placement
+from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, shares, sweep_placement
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import LOADERS
@@ -280,37 +280,6 @@ def describe(configs: list[TrialConfig]) -> str:
     return f"{len(configs)} trials on {', '.join(scales)}{note}"
 
 
-def shares(
-    placement: dict[str, dict[str, float]],
-    estimates: dict[str, dict] | None = None,
-    card_gb: float | None = None,
-) -> str:
-    """Each kind of trial's resources, in a person's words: "; "-separated on one line, or
-    with `estimates` (`resources.placement_estimates`) one indented line each, a full-scale
-    kind's memory estimate first and, with `card_gb`, the memory its share holds."""
-    said = []
-    for key, p in placement.items():
-        if p["workers"] > 1:
-            device = "1 GPU" if p["gpu"] else "CPU"
-            share = f"{p['workers']:g} workers x {device}"
-        else:
-            share = f"{p['gpu']:g} GPU" if p["gpu"] else f"{p['cpu']:g} CPU"
-        estimate = (estimates or {}).get(key)
-        if estimate is None:
-            said.append(f"{key}: {share}")
-            continue
-        if p["workers"] > 1 and "rank_gb" in estimate:
-            share += f" (ZeRO-3: {estimate['rank_gb']:.1f} GB a rank)"
-        elif p["gpu"] and card_gb is not None:
-            share += f" ({p['gpu'] * card_gb:g} GB)"
-        said.append(
-            f"{key}: estimate {estimate['memory_gb']:g} GB ({estimate['moment']}) -> {share}"
-        )
-    if estimates is None:
-        return "; ".join(said)
-    return "\n".join(f"  {line}" for line in said)
-
-
 def machine_note(args: argparse.Namespace, configs: list[TrialConfig]) -> str:
     """What a local run without a GPU means, in the first line (a cluster has its own GPUs)."""
     import torch
@@ -338,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # checks the overrides before anything starts
         if args.card_gb is not None or args.workers is not None:
             # The cards are known here only when given; else run_sweep checks on the cluster's.
-            check_batches(configs, sweep.trials, placement)
+            check_batches(sweep.trials, placement)
         if "://" in args.storage and not args.tracking_uri:
             raise ValueError(
                 f"--storage {args.storage} is shared storage: give --tracking-uri, an MLflow "
@@ -371,10 +340,20 @@ def main(argv: list[str] | None = None) -> int:
     # Said first, before Ray, DeepSpeed and MLflow load and start talking.
     first = f"vdm-sweeps: sweep {name!r}: {describe(configs)}{machine_note(args, configs)}"
     print(first, flush=True)
-    from orchestrator.run import run_sweep
+    from orchestrator.run import SweepRequest, run_sweep
 
+    request = SweepRequest(
+        name=name,
+        storage=args.storage,
+        resume=args.resume,
+        tracking_uri=args.tracking_uri,
+        address=args.address,
+        card_gb=args.card_gb,
+        gpus_per_trial=args.gpus_per_trial,
+        workers=args.workers,
+    )
     try:
-        return run_sweep(sweep, configs, name, args)
+        return run_sweep(sweep, request)
     except ValueError as error:  # a refused name, a missing sweep to resume, bad storage
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,12 +1,9 @@
 """A real tiny sweep with two seeds, shared by the report and UI tests (built once per run)."""
 
-import argparse
-
 import pytest
 
-from orchestrator.run import run_sweep
+from orchestrator.run import SweepRequest, run_sweep
 from search_spaces import Sweep, Table
-from trainables.config import TrialConfig
 
 BASE = dict(n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0, n_val=1,
             sample_steps=2, height=32, width=32, modules="QK")  # fmt: skip
@@ -27,7 +24,5 @@ SWEEP = Sweep(
 @pytest.fixture(scope="session")
 def report_sweep(tmp_path_factory):
     storage = tmp_path_factory.mktemp("sweeps")
-    args = argparse.Namespace(storage=str(storage), tracking_uri=None, address=None)
-    configs = [TrialConfig.from_dict(t) for t in SWEEP.trials]
-    assert run_sweep(SWEEP, configs, "report", args) == 0
+    assert run_sweep(SWEEP, SweepRequest("report", storage=str(storage))) == 0
     return storage / "report"

@@ -1,16 +1,13 @@
 """A real tiny sweep through Ray Tune writes one MLflow child run per trial, under one parent,
 with params, metrics by step and the artifacts; running it again resumes without new runs."""
 
-import argparse
-
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.run import run_sweep
+from orchestrator.run import SweepRequest, run_sweep
 from orchestrator.tracking import SWEEP_TAG
 from search_spaces import Sweep
-from trainables.config import TrialConfig
 
 BASE = dict(
     n=1,
@@ -40,10 +37,9 @@ SWEEP = Sweep(
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     storage = tmp_path_factory.mktemp("sweeps")
-    args = argparse.Namespace(storage=str(storage), tracking_uri=None, address=None)
-    configs = [TrialConfig.from_dict(t) for t in SWEEP.trials]
-    assert run_sweep(SWEEP, configs, "tiny", args) == 0
-    return storage / "tiny", args, configs
+    request = SweepRequest("tiny", storage=str(storage))
+    assert run_sweep(SWEEP, request) == 0
+    return storage / "tiny", request
 
 
 def child_runs(client, experiment_id, parent_id):
@@ -53,7 +49,7 @@ def child_runs(client, experiment_id, parent_id):
 
 
 def test_each_trial_is_one_child_run_with_params_metrics_and_artifacts(sweep_dir):
-    folder, _, _ = sweep_dir
+    folder, _ = sweep_dir
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
     parents = client.search_runs(
@@ -96,7 +92,7 @@ def test_each_trial_is_one_child_run_with_params_metrics_and_artifacts(sweep_dir
 
 
 def test_results_table_is_written_next_to_the_store(sweep_dir):
-    folder, _, _ = sweep_dir
+    folder, _ = sweep_dir
     table = pd.read_csv(folder / "results.csv")
     assert len(table) == 3 and set(table["status"]) == {"OK"}
     assert {"task", "trajectory", "modules", "val_psnr", "val_miou"} <= set(table.columns)
@@ -104,8 +100,8 @@ def test_results_table_is_written_next_to_the_store(sweep_dir):
 
 
 def test_running_the_same_sweep_again_resumes_without_new_runs(sweep_dir):
-    folder, args, configs = sweep_dir
-    assert run_sweep(SWEEP, configs, "tiny", args) == 0
+    folder, request = sweep_dir
+    assert run_sweep(SWEEP, request) == 0
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
     assert len(client.search_runs([experiment.experiment_id])) == 4  # 1 parent + 3 trials

@@ -3,15 +3,13 @@ rank holds about half of the (sharded) parameters, and the trial still ends as o
 with its adapter. Two such trials run one after the other in the same (reused) Tune actor, each
 with fresh ranks in the bundles that actor keeps reserved."""
 
-import argparse
 import json
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.run import run_sweep
+from orchestrator.run import SweepRequest, run_sweep
 from search_spaces import Sweep
-from trainables.config import TrialConfig
 
 SWEEP = Sweep(
     description="two ZeRO-3 trials on two workers each",
@@ -44,9 +42,7 @@ SWEEP = Sweep(
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     storage = tmp_path_factory.mktemp("sweeps")
-    args = argparse.Namespace(storage=str(storage), tracking_uri=None, address=None)
-    configs = [TrialConfig.from_dict(t) for t in SWEEP.trials]
-    assert run_sweep(SWEEP, configs, "zero3", args) == 0
+    assert run_sweep(SWEEP, SweepRequest("zero3", storage=str(storage))) == 0
     return storage / "zero3"
 
 
