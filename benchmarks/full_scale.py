@@ -72,7 +72,6 @@ import argparse
 import contextlib
 import ctypes
 import gc
-import importlib
 import os
 import resource
 import statistics
@@ -96,7 +95,6 @@ PIPELINES = {
     "ltx": "LTXImageToVideoPipeline",
     "wan": "WanImageToVideoPipeline",
 }
-BACKBONE_CLASSES = {"cogvideox": "CogVideoX", "ltx": "LTXVideo", "wan": "Wan"}
 #: Components a backbone's `load` asks in fp32 whatever the trial's dtype (wan.load).
 FP32_PARTS = {"wan": ("vae", "image_encoder")}
 #: The block lists of the transformers, the text encoders and the CLIP encoder.
@@ -283,7 +281,8 @@ def build_pipeline(name: str, device: Any, dtype: Any, layers: int | None) -> tu
     import diffusers
     import torch
 
-    from trainables.hub_configs import SUBFOLDERS, hub_config
+    from trainables.backbones import backbone_class
+    from trainables.hub_configs import hub_config
 
     def dtype_of(part: str) -> Any:
         return torch.float32 if part in FP32_PARTS.get(name, ()) else dtype
@@ -303,7 +302,7 @@ def build_pipeline(name: str, device: Any, dtype: Any, layers: int | None) -> tu
     components = dict(
         transformer=transformer, vae=vae, scheduler=scheduler, tokenizer=None, text_encoder=None
     )
-    if "image_encoder" in SUBFOLDERS[name]:
+    if "image_encoder" in backbone_class(name).hub_configs:
         from transformers import CLIPImageProcessor
 
         config = hub_config(name, "image_encoder")
@@ -335,15 +334,14 @@ def encode_prompt(
 ) -> tuple[dict, dict[str, Any]]:
     """The backbone's own `encode_prompt` with a random text encoder built from the hub config
     (full size, or K blocks; a stand-in of no blocks and the tokenizer's vocabulary for
-    `stand_in`), dropped after. The backbone's module builds its (tiny) encoder and tokenizer
-    through `_tiny_text_encoder` and `tiny_t5_tokenizer` when it has no weights folder: those are
-    what is swapped for the call. `built()` is called once the encoder is built: building it
-    from a config briefly holds a second embedding table (T5's stack makes its own before it is
-    tied to the shared one), which loading its weights does not."""
+    `stand_in`), dropped after. The backbone takes its (tiny) tokenizer and encoder from its
+    `text_encoder()` when it has no weights folder: that is what is swapped for the call.
+    `built()` is called once the encoder is built: building it from a config briefly holds a
+    second embedding table (T5's stack makes its own before it is tied to the shared one), which
+    loading its weights does not."""
     from trainables.backbones.base import DEFAULT_PROMPT, tiny_t5_tokenizer
     from trainables.hub_configs import hub_config
 
-    module = importlib.import_module(f"trainables.backbones.{name}")
     config = hub_config(name, "text_encoder")
     tokenizer = tiny_t5_tokenizer()  # the pipeline's own padding length, no tiny cap (LTX)
     if stand_in:
@@ -362,10 +360,7 @@ def encode_prompt(
     }
     built()
     # The encoder is dropped when this returns, as the backbone drops its own after encoding.
-    with (
-        mock.patch.object(module, "_tiny_text_encoder", lambda *args, **kwargs: encoder),
-        mock.patch.object(module, "tiny_t5_tokenizer", lambda *args, **kwargs: tokenizer),
-    ):
+    with mock.patch.object(backbone, "text_encoder", lambda: (tokenizer, encoder)):
         embeds = backbone.encode_prompt(DEFAULT_PROMPT)
     width = embeds["prompt_embeds"].shape[-1]
     if width != info["d_model"]:
@@ -441,16 +436,15 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from tasks import get_task, render
+    from trainables.backbones import backbone_class
     from trainables.backbones.base import default_device, default_dtype
     from trainables.config import TrialConfig
     from trainables.engine import build_engine, rank
-    from trainables.hub_configs import HUB_IDS
     from trainables.lora import add_lora, trainable_parameters
     from trainables.trial import optim_settings, placed, validate
 
     device = default_device()
     dtype = default_dtype(device)
-    module = importlib.import_module(f"trainables.backbones.{name}")
     trial = TrialConfig.from_dict(
         dict(
             task=TASK,
@@ -480,8 +474,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
     with memory.phase("build"):
         pipeline, built = build_pipeline(name, device, dtype, args.layers)
-        backbone_cls = getattr(module, BACKBONE_CLASSES[name])
-        backbone = backbone_cls(pipeline, device, dtype, None, transformer_on_host=True)
+        backbone = backbone_class(name)(pipeline, device, dtype, None, transformer_on_host=True)
         del pipeline
     free_memory()  # what building cached (the trial loads weights straight into place)
     backbone.check_frames(config.frames)
@@ -537,7 +530,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     card = identify_card(device)
     row = {
         "backbone": name,
-        "hub_id": HUB_IDS[name],
+        "hub_id": backbone_class(name).hub_id,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": str(dtype).removeprefix("torch."),

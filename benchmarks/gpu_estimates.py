@@ -23,19 +23,17 @@ No GPU is used or needed.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from orchestrator import gpu_estimates as g
+from trainables.backbones import backbone_class
 from trainables.config import placement_key
 from trainables.hub_configs import build_on_meta
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "gpu_estimates.json"
-
-BACKBONE_CLASSES = {"cogvideox": "CogVideoX", "ltx": "LTXVideo", "wan": "Wan"}
 
 
 # ---- checks against the real classes ------------------------------------------------------------
@@ -60,8 +58,7 @@ def meta_counts() -> tuple[list[dict], list[dict]]:
                 {"part": part, "estimate": g.PARAMS[(name, subfolder)], "meta": count(model)}
             )
         # The product's own module names per group, on the real transformer's shapes.
-        module = importlib.import_module(f"trainables.backbones.{name}")
-        backbone = object.__new__(getattr(module, BACKBONE_CLASSES[name]))
+        backbone = object.__new__(backbone_class(name))
         backbone.transformer = transformer
         modules = dict(transformer.named_modules())
         for group in spec.groups:

@@ -57,13 +57,14 @@ def random_transformer_folder(root: Path, seed: int) -> Path:
     """A copy of the micro folder whose transformer is the architecture's seeded random init."""
     from diffusers import LTXVideoTransformer3DModel
 
-    from trainables.backbones import ltx, micro_weights
+    from trainables.backbones import micro_weights
     from trainables.backbones.base import seeded
+    from trainables.backbones.ltx import LTXVideo
 
     folder = root / f"ltx-micro-random{seed}"
     shutil.copytree(micro_weights("ltx"), folder)
     with seeded(seed):
-        transformer = LTXVideoTransformer3DModel(**ltx.MICRO_TRANSFORMER)
+        transformer = LTXVideoTransformer3DModel(**LTXVideo.micro_transformer)
     shutil.rmtree(folder / "transformer")
     transformer.save_pretrained(folder / "transformer", safe_serialization=True)
     return folder

@@ -90,7 +90,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from trainables.hub_configs import HUB_IDS, hub_config
+from trainables.backbones import backbone_class, backbone_names
+from trainables.hub_configs import hub_config
 
 GIB = 2**30
 #: Caching-allocator margin on what a moment allocates.
@@ -224,18 +225,25 @@ T5_XXL_ENCODER = PARAMS[("cogvideox", "text_encoder")]
 UMT5_XXL_ENCODER = PARAMS[("wan", "text_encoder")]
 CLIP_VIT_H14 = PARAMS[("wan", "image_encoder")]
 
-#: Prompt tokens the pipelines encode (`max_sequence_length`'s default of each diffusers
-#: image-to-video pipeline; CogVideoX's equals its transformer's `max_text_seq_length`).
-TEXT_TOKENS = {"ltx": 128, "wan": 512}
-#: The paper's Table 3 settings (trainables.backbones.<name>.DEFAULTS, which import torch;
-#: a test checks these equal them) and the 9-frame clips of the paper.
-TABLE_3 = {
-    "cogvideox": dict(frames=9, height=480, width=720, batch=2, group="QKVO", rank=64),
-    "ltx": dict(frames=9, height=480, width=704, batch=16, group="all-linear", rank=64),
-    "wan": dict(frames=9, height=480, width=720, batch=1, group="QKVO+FF", rank=128),
-}
+#: The paper's clips: 9 frames.
+PAPER_FRAMES = 9
 
-_QKVO = ("to_q", "to_k", "to_v", "to_out.0")
+
+def _table_3(backbone: str) -> dict:
+    """The backbone's Table 3 settings (its `defaults`) as a `Spec` names them."""
+    defaults = backbone_class(backbone).defaults
+    return dict(
+        frames=PAPER_FRAMES,
+        height=defaults["height"],
+        width=defaults["width"],
+        batch=defaults["batch_size"],
+        group=defaults["modules"],
+        rank=defaults["rank"],
+    )
+
+
+#: The paper's Table 3 settings of each backbone, and the 9-frame clips of the paper.
+TABLE_3 = {name: _table_3(name) for name in backbone_names()}
 
 
 def _attention(prefix: str, width: int, kv_in: int | None = None) -> dict[str, tuple[int, int]]:
@@ -246,10 +254,6 @@ def _attention(prefix: str, width: int, kv_in: int | None = None) -> dict[str, t
         f"{prefix}.to_v": (kv, width),
         f"{prefix}.to_out.0": (width, width),
     }
-
-
-def _both(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"{attn}.{n}" for attn in ("attn1", "attn2") for n in names)
 
 
 def _params(backbone: str) -> dict[str, int]:
@@ -267,10 +271,10 @@ def _cogvideox() -> Spec:
     t, vae = hub_config("cogvideox", "transformer"), hub_config("cogvideox", "vae")
     hidden = t["num_attention_heads"] * t["attention_head_dim"]
     ffn = 4 * hidden
-    qkvo = tuple(f"attn1.{n}" for n in _QKVO)
+    backbone = backbone_class("cogvideox")
     return Spec(
         name="cogvideox",
-        hub_id=HUB_IDS["cogvideox"],
+        hub_id=backbone.hub_id,
         layers=t["num_layers"],
         hidden=hidden,
         ffn=ffn,
@@ -292,18 +296,12 @@ def _cogvideox() -> Spec:
             "norm1.linear": (t["time_embed_dim"], 6 * hidden),
             "norm2.linear": (t["time_embed_dim"], 6 * hidden),
         },
-        groups={
-            "QK": ("attn1.to_q", "attn1.to_k"),
-            "VO": ("attn1.to_v", "attn1.to_out.0"),
-            "QKVO": qkvo,
-            "QKVO+FF": (*qkvo, "ff.net.0.proj", "ff.net.2"),
-            "all-linear": (*qkvo, "ff.net.0.proj", "ff.net.2", "norm1.linear", "norm2.linear"),
-        },
+        groups=backbone.lora_groups,
         **_params("cogvideox"),
         vae_bytes=2,
         # The decoder's last stage: all frames at once, at full resolution, its first width.
         vae_stage=(None, 1, vae["block_out_channels"][0], 2),
-        paper_card="rtx4090",
+        paper_card=backbone.paper_card,
     )
 
 
@@ -317,15 +315,16 @@ def _ltx() -> Spec:
     scalings = sum(vae["spatio_temporal_scaling"])
     space = vae["spatial_compression_ratio"] or vae["patch_size"] * 2**scalings
     time = vae["temporal_compression_ratio"] or vae["patch_size_t"] * 2**scalings
+    backbone = backbone_class("ltx")
     return Spec(
         name="ltx",
-        hub_id=HUB_IDS["ltx"],
+        hub_id=backbone.hub_id,
         layers=t["num_layers"],
         hidden=hidden,
         ffn=ffn,
         norms=2,
         cross_attention=True,
-        text_tokens=TEXT_TOKENS["ltx"],
+        text_tokens=backbone.text_tokens,
         joint_text=False,
         image_tokens=0,
         vae_time=time,
@@ -339,18 +338,12 @@ def _ltx() -> Spec:
             "ff.net.0.proj": (hidden, ffn),
             "ff.net.2": (ffn, hidden),
         },
-        groups={
-            "QK": _both(("to_q", "to_k")),
-            "VO": _both(("to_v", "to_out.0")),
-            "QKVO": _both(_QKVO),
-            "QKVO+FF": (*_both(_QKVO), "ff.net.0.proj", "ff.net.2"),
-            "all-linear": (*_both(_QKVO), "ff.net.0.proj", "ff.net.2"),
-        },
+        groups=backbone.lora_groups,
         **_params("ltx"),
         vae_bytes=2,
         # Its last stage runs at 1 / patch_size of the resolution, all frames at once.
         vae_stage=(None, vae["patch_size"], vae["decoder_block_out_channels"][0], 2),
-        paper_card="rtx4090",
+        paper_card=backbone.paper_card,
         context_linears=("attn2.to_k", "attn2.to_v"),
     )
 
@@ -365,15 +358,16 @@ def _wan() -> Spec:
     ffn = t["ffn_dim"]
     kv = t["added_kv_proj_dim"]
     patch_time, _, patch_space = t["patch_size"]
+    backbone = backbone_class("wan")
     return Spec(
         name="wan",
-        hub_id=HUB_IDS["wan"],
+        hub_id=backbone.hub_id,
         layers=t["num_layers"],
         hidden=hidden,
         ffn=ffn,
         norms=3,
         cross_attention=True,
-        text_tokens=TEXT_TOKENS["wan"],
+        text_tokens=backbone.text_tokens,
         joint_text=False,
         image_tokens=(clip["image_size"] // clip["patch_size"]) ** 2 + 1,
         vae_time=vae["scale_factor_temporal"],
@@ -389,23 +383,14 @@ def _wan() -> Spec:
             "ffn.net.0.proj": (hidden, ffn),
             "ffn.net.2": (ffn, hidden),
         },
-        groups={
-            "QK": _both(("to_q", "to_k")),
-            "VO": _both(("to_v", "to_out.0")),
-            "QKVO": _both(_QKVO),
-            "QKVO+FF": (*_both(_QKVO), "ffn.net.0.proj", "ffn.net.2"),
-            "all-linear": (
-                *_both(_QKVO),
-                *("attn2.add_k_proj", "attn2.add_v_proj", "ffn.net.0.proj", "ffn.net.2"),
-            ),
-        },
+        groups=backbone.lora_groups,
         **_params("wan"),
         vae_bytes=4,
         image_encoder_params=PARAMS[("wan", "image_encoder")],
         image_encoder_bytes=4,
         # Causal: one latent frame (vae_time frames) at a time, fp32, at its base width.
         vae_stage=(vae["scale_factor_temporal"], 1, vae["base_dim"], 4),
-        paper_card="h100",
+        paper_card=backbone.paper_card,
         context_linears=("attn2.to_k", "attn2.to_v", "attn2.add_k_proj", "attn2.add_v_proj"),
     )
 
@@ -770,10 +755,8 @@ def implied_mfu(spec: Spec, seconds: float) -> float:
 
 
 def paper_seconds(backbone: str, task: str = "") -> float:
-    """The paper's Table 6 seconds per step (imports the backbone module: diffusers)."""
-    from trainables.backbones import paper_seconds_per_step
-
-    return paper_seconds_per_step(backbone, task)
+    """The paper's Table 6 seconds per step (the backbone's `paper_seconds_per_step`)."""
+    return backbone_class(backbone).seconds_per_step(task)
 
 
 def seconds_per_step(backbone: str, card: str, anchor_s: float | None = None) -> float:

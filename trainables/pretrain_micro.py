@@ -37,8 +37,8 @@ import torch
 
 from tasks.sources import natural_image, validation_index
 from tasks.transitions import render
-from trainables.backbones import ltx
 from trainables.backbones.base import DEFAULT_PROMPT, seeded, to_unit_range
+from trainables.backbones.ltx import LTXVideo
 from trainables.pretraining_clips import clip
 
 SIZE = (64, 64)
@@ -105,9 +105,9 @@ def train_vae(settings: Settings, bank: np.ndarray, log) -> torch.nn.Module:
     from diffusers import AutoencoderKLLTXVideo
 
     with seeded(settings.seed + 1):
-        vae = AutoencoderKLLTXVideo(**ltx.MICRO_VAE)
+        vae = AutoencoderKLLTXVideo(**LTXVideo.micro_vae)
     with torch.no_grad():  # start from a small posterior variance: a near-deterministic code
-        vae.encoder.conv_out.conv.bias[-1] = ltx.MICRO_INITIAL_LOGVAR
+        vae.encoder.conv_out.conv.bias[-1] = LTXVideo.micro_initial_logvar
     images, videos = held_out_set(settings.held_out)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.vae_lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -151,9 +151,9 @@ def train_transformer(settings: Settings, vae: torch.nn.Module, bank: np.ndarray
     from diffusers import LTXVideoTransformer3DModel
 
     with seeded(settings.seed):
-        transformer = LTXVideoTransformer3DModel(**ltx.MICRO_TRANSFORMER)
-    backbone = ltx.LTXVideo(
-        ltx.assemble_pipeline(vae, transformer), torch.device("cpu"), torch.float32
+        transformer = LTXVideoTransformer3DModel(**LTXVideo.micro_transformer)
+    backbone = LTXVideo(
+        LTXVideo.assemble_pipeline(vae, transformer), torch.device("cpu"), torch.float32
     )
     backbone.use_prompt(backbone.encode_prompt(DEFAULT_PROMPT))
     start = time.monotonic()
@@ -248,7 +248,7 @@ def pretrain(settings: Settings, out: Path, tracking_uri: str) -> dict[str, floa
         vae.latents_mean.copy_(torch.tensor(mean))
         vae.latents_std.copy_(torch.tensor(std))
         transformer = train_transformer(settings, vae, bank, log)
-        save_atomically(ltx.assemble_pipeline(vae, transformer), out)
+        save_atomically(LTXVideo.assemble_pipeline(vae, transformer), out)
         summary["total_minutes"] = elapsed(start)
         client.log_metric(run_id, "total_minutes", summary["total_minutes"])
         client.log_text(run_id, json.dumps(summary, indent=2), "summary.json")
@@ -268,7 +268,7 @@ def parse_settings(argv: list[str] | None) -> tuple[Settings, Path, str | None]:
     """Settings, output folder and tracking URI from the command line; a bad value is a
     one-line ValueError naming it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ltx.MICRO_FOLDER)
+    parser.add_argument("--out", type=Path, default=LTXVideo.micro_folder)
     parser.add_argument(
         "--tracking-uri", help=f"MLflow tracking URI (default: a SQLite store, {DEFAULT_STORE})"
     )

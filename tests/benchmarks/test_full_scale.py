@@ -2,7 +2,6 @@
 width with one block, 64×64, one LoRA step through the trial's engine and a 2-step validation
 sample; its JSON holds what a GPU run will report (and the estimates it is compared with)."""
 
-import importlib
 import json
 import math
 import subprocess
@@ -12,7 +11,9 @@ from pathlib import Path
 import torch
 
 from orchestrator import gpu_estimates
-from trainables.backbones import ltx, wan
+from trainables.backbones import backbone_class
+from trainables.backbones.ltx import LTXVideo
+from trainables.backbones.wan import Wan
 from trainables.hub_configs import hub_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,8 +21,8 @@ BACKBONES = ("cogvideox", "ltx", "wan")
 #: Prompt tokens each backbone's own encode_prompt pads to.
 TEXT_TOKENS = {
     "cogvideox": hub_config("cogvideox", "transformer")["max_text_seq_length"],
-    "ltx": ltx.TEXT_TOKENS,
-    "wan": wan.TEXT_TOKENS,
+    "ltx": LTXVideo.text_tokens,
+    "wan": Wan.text_tokens,
 }
 
 
@@ -62,7 +63,7 @@ def check_row(name: str, row: dict, steps: int) -> None:
 
     # The trial's settings (Table 3 but the size) and its loop.
     settings = row["settings"]
-    defaults = importlib.import_module(f"trainables.backbones.{name}").DEFAULTS
+    defaults = backbone_class(name).defaults
     for key in ("batch_size", "modules", "rank", "alpha", "lr"):
         assert settings[key] == defaults[key], key
     assert settings["gradient_checkpointing"] is True and settings["frames"] == 9
@@ -111,7 +112,7 @@ def test_the_prompt_is_encoded_by_a_full_width_text_encoder():
     assert calls == [1]
     assert info["mode"] == "encode" and info["layers"] == 1 and info["config_layers"] == 24
     assert info["vocab_size"] == config["vocab_size"] and info["d_model"] == config["d_model"]
-    assert info["shapes"]["prompt_embeds"] == [1, ltx.TEXT_TOKENS, config["d_model"]]
-    assert 0 < info["mask_tokens"] < ltx.TEXT_TOKENS
+    assert info["shapes"]["prompt_embeds"] == [1, LTXVideo.text_tokens, config["d_model"]]
+    assert 0 < info["mask_tokens"] < LTXVideo.text_tokens
     assert embeds["prompt_attention_mask"].sum() == info["mask_tokens"]
     assert torch.isfinite(embeds["prompt_embeds"]).all()

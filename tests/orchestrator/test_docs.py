@@ -37,7 +37,7 @@ COMMANDS = doc_commands()
 
 def materialize(argv: list[str], root: Path) -> list[str]:
     """Placeholder paths → real folders under `root` in the layout their flag needs."""
-    from trainables.backbones import backbone_names
+    from trainables.backbones import backbone_class, backbone_names
 
     out = []
     for arg in argv:
@@ -45,10 +45,7 @@ def materialize(argv: list[str], root: Path) -> list[str]:
         if sep and path.startswith(("/models/", "/data/")):
             folder = root / path.lstrip("/")
             if key in backbone_names():  # --weights BACKBONE=PATH: the hub layout
-                import importlib
-
-                module = importlib.import_module(f"trainables.backbones.{key}")
-                for sub in module.SUBFOLDERS:
+                for sub in backbone_class(key).subfolders:
                     (folder / sub).mkdir(parents=True, exist_ok=True)
             folder.mkdir(parents=True, exist_ok=True)
             arg = f"{key}={folder}"
@@ -127,9 +124,8 @@ def test_weight_downloads_fetch_exactly_each_backbones_diffusers_layout():
     """`--include` patterns, per repository, are the folders the backbone loads (and the
     pipeline's model_index.json): nothing at a repository's root, where LTX-Video keeps tens of
     GB of single-file checkpoints; the folder is the one the docs' --weights point at."""
-    import importlib
 
-    from trainables.backbones import backbone_names
+    from trainables.backbones import backbone_class, backbone_names
 
     downloads = {}
     for _, command in COMMANDS:
@@ -141,9 +137,9 @@ def test_weight_downloads_fetch_exactly_each_backbones_diffusers_layout():
             downloads[argv[2]] = (set(includes), local)
     weights = " ".join(command for _, command in COMMANDS if "--weights" in command)
     for name in backbone_names():
-        module = importlib.import_module(f"trainables.backbones.{name}")
-        includes, local = downloads[module.HUB_ID]
-        assert includes == {"model_index.json", *(f"{sub}/*" for sub in module.SUBFOLDERS)}
+        backbone = backbone_class(name)
+        includes, local = downloads[backbone.hub_id]
+        assert includes == {"model_index.json", *(f"{sub}/*" for sub in backbone.subfolders)}
         assert f"{name}={local}" in weights
 
 

@@ -1,20 +1,19 @@
 """`full` scale reads a local folder laid out as the hub repo, through the same code as `tiny`."""
 
 import dataclasses
-import importlib
 
 import numpy as np
 import pytest
 import torch
 
-from trainables.backbones import backbone_names, load
-from trainables.backbones.cogvideox import build_tiny_pipeline
+from trainables.backbones import backbone_class, backbone_names, load
+from trainables.backbones.cogvideox import CogVideoX
 from trainables.config import TrialConfig
 from trainables.trial import train
 
 
 def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_path):
-    build_tiny_pipeline().save_pretrained(tmp_path / "CogVideoX1.5-5B-I2V")
+    CogVideoX.build_tiny_pipeline().save_pretrained(tmp_path / "CogVideoX1.5-5B-I2V")
     for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
         assert (tmp_path / "CogVideoX1.5-5B-I2V" / sub).is_dir()
     tiny = load("cogvideox", "tiny")
@@ -30,8 +29,7 @@ def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_
 
 @pytest.mark.parametrize("backbone", ["cogvideox", "ltx", "wan"])
 def test_a_trial_trains_from_a_hub_layout_folder(tmp_path, session_factory, backbone):
-    module = importlib.import_module(f"trainables.backbones.{backbone}")
-    module.build_tiny_pipeline().save_pretrained(tmp_path / "weights")
+    backbone_class(backbone).build_tiny_pipeline().save_pretrained(tmp_path / "weights")
     values = dict(
         backbone=backbone,
         task="hflip",

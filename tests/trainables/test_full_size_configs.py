@@ -17,13 +17,14 @@ import pytest
 import torch
 
 from orchestrator import gpu_estimates as g
-from trainables.backbones import backbone_defaults
+from trainables.backbones import backbone_class, backbone_defaults
 from trainables.backbones.base import LORA_GROUPS
-from trainables.hub_configs import HUB_IDS, SUBFOLDERS, build_on_meta, hub_config, hub_folder
+from trainables.hub_configs import build_on_meta, hub_config, hub_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKBONES = ("cogvideox", "ltx", "wan")
-CLASSES = {"cogvideox": "CogVideoX", "ltx": "LTXVideo", "wan": "Wan"}
+#: The hub configs each backbone's folder holds.
+SUBFOLDERS = {backbone: backbone_class(backbone).hub_configs for backbone in BACKBONES}
 
 
 @functools.cache
@@ -34,10 +35,7 @@ def build(backbone: str, subfolder: str) -> Any:
 
 def backbone_on(backbone: str) -> Any:
     """The product's backbone object around the meta transformer, without loading anything."""
-    import importlib
-
-    module = importlib.import_module(f"trainables.backbones.{backbone}")
-    instance = object.__new__(getattr(module, CLASSES[backbone]))
+    instance = object.__new__(backbone_class(backbone))
     instance.transformer = build(backbone, "transformer")
     return instance
 
@@ -62,15 +60,10 @@ def test_the_configs_are_laid_out_as_the_hub_repos_and_name_their_classes():
             else:
                 assert on_disk["_class_name"] and on_disk["_diffusers_version"]
     assert set(SUBFOLDERS["wan"]) - set(SUBFOLDERS["ltx"]) == {"image_encoder"}
-    # Each backbone module's hub repo is the one the folder stands for.
-    import importlib
-
+    # Each folder stands for its backbone's hub repo, and the estimates read that one.
     for backbone in BACKBONES:
-        assert (
-            importlib.import_module(f"trainables.backbones.{backbone}").HUB_ID
-            == (HUB_IDS[backbone])
-        )
-        assert g.SPECS[backbone].hub_id == HUB_IDS[backbone]
+        assert backbone_class(backbone).name == backbone
+        assert g.SPECS[backbone].hub_id == backbone_class(backbone).hub_id
 
 
 def test_hub_config_returns_a_fresh_dict_and_names_what_is_allowed():
@@ -108,12 +101,10 @@ def test_the_json_files_ship_in_the_wheel_with_their_sources():
 
 
 def test_the_scheduler_configs_build_and_are_the_backbones_schedulers():
-    import importlib
-
     for backbone in BACKBONES:
         config = hub_config(backbone, "scheduler")
         scheduler = getattr(diffusers, config["_class_name"]).from_config(config)
-        ours = importlib.import_module(f"trainables.backbones.{backbone}").SCHEDULER
+        ours = backbone_class(backbone).scheduler_config
         assert {k: scheduler.config[k] for k in ours} == ours, backbone
 
 

@@ -8,7 +8,7 @@ import torch
 
 import trainables.engine as engine_module
 import trainables.trial as trial_module
-from trainables.backbones import ltx
+from trainables.backbones.ltx import LTXVideo
 from trainables.config import TrialConfig
 
 BASE = dict(
@@ -30,8 +30,8 @@ BASE = dict(
 @pytest.mark.parametrize("on_host", [True, False])
 def test_the_transformer_stays_on_the_host_while_the_rest_goes_to_the_device(on_host):
     # The meta device stands in for a GPU: whatever is moved there is visibly not on the host.
-    backbone = ltx.LTXVideo(
-        ltx.build_tiny_pipeline(text=False), torch.device("meta"), torch.float32, None, on_host
+    backbone = LTXVideo(
+        LTXVideo.build_tiny_pipeline(text=False), torch.device("meta"), torch.float32, None, on_host
     )
     transformer = {p.device.type for p in backbone.transformer.parameters()}
     assert transformer == ({"cpu"} if on_host else {"meta"})

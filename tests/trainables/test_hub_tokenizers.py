@@ -6,7 +6,6 @@ that `save_pretrained` writes are `tokenizer.json` files, so this test rewrites 
 pipeline's tokenizer folder the hub's way, with a Unigram `spiece.model` built in memory with
 sentencepiece's own protobuf, and encodes the prompt through the `full` path."""
 
-import importlib
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainables.backbones import load
+from trainables.backbones import backbone_class, load
 from trainables.backbones.base import DEFAULT_PROMPT, tiny_t5_tokenizer
 
 #: sentencepiece's piece types (sentencepiece_model.proto).
@@ -66,9 +65,8 @@ def as_the_hub_ships_it(folder: Path) -> None:
 
 @pytest.mark.parametrize("name", ["cogvideox", "ltx", "wan"])
 def test_a_hub_tokenizer_folder_encodes_the_prompt_as_the_tiny_tokenizer(tmp_path, name):
-    module = importlib.import_module(f"trainables.backbones.{name}")
     root = tmp_path / name
-    module.build_tiny_pipeline().save_pretrained(root)
+    backbone_class(name).build_tiny_pipeline().save_pretrained(root)
     as_the_hub_ships_it(root / "tokenizer")
     assert sorted(p.name for p in (root / "tokenizer").iterdir()) == [
         "spiece.model",

@@ -12,10 +12,8 @@ from safetensors.torch import load_file
 from tests.conftest import Preempted
 from tests.tolerances import assert_latents_close, assert_videos_close
 from trainables.backbones import backbone_defaults, backbone_names, load
-from trainables.backbones import ltx as ltx_module
 from trainables.backbones.base import DEFAULT_PROMPT, to_unit_range
-from trainables.backbones.ltx import DEFAULTS, TINY_LATENTS_MEAN, TINY_LATENTS_STD, TINY_VAE
-from trainables.backbones.ltx import build_tiny_pipeline as build_ltx
+from trainables.backbones.ltx import LTXVideo
 from trainables.config import TrialConfig
 from trainables.lora import adapted_modules, add_lora, trainable_parameters
 from trainables.trial import train
@@ -97,7 +95,12 @@ def test_prepared_latent_frame_zero_is_the_first_image_alone_and_shapes_are_chec
     backbone = load("ltx")
     clip = video()
     params = backbone.prepare_example(clip)["latent_params"]
-    assert params.shape == (2 * TINY_VAE["latent_channels"], 2, 4, 4)  # 9 frames → 2 latent
+    assert params.shape == (
+        2 * LTXVideo.tiny_vae["latent_channels"],
+        2,
+        4,
+        4,
+    )  # 9 frames → 2 latent
     with torch.no_grad():  # causal VAE: what the pipeline encodes when it conditions
         alone = backbone.vae.encode(to_unit_range(clip[:1]).unsqueeze(0)).latent_dist
     assert torch.allclose(alone.parameters[0, :, 0], params[:, 0], atol=1e-6)
@@ -146,8 +149,8 @@ def test_first_latent_frame_stays_clean_at_timestep_zero_and_out_of_the_loss():
     # The clean first frame is the normalized posterior sample the generator draws first.
     generator.set_state(state)
     clean = DiagonalGaussianDistribution(batch["latent_params"]).sample(generator=generator)
-    mean = torch.tensor(TINY_LATENTS_MEAN).view(1, -1, 1, 1, 1)
-    std = torch.tensor(TINY_LATENTS_STD).view(1, -1, 1, 1, 1)
+    mean = torch.tensor(LTXVideo.tiny_latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(LTXVideo.tiny_latents_std).view(1, -1, 1, 1, 1)
     clean = (clean - mean) / std
     packed_first = clean[:, :, 0].flatten(2).transpose(1, 2)  # B, h·w, C
     assert torch.allclose(inputs["hidden_states"][:, :first_tokens], packed_first, atol=1e-6)
@@ -196,7 +199,7 @@ def test_sample_is_a_uint8_video_deterministic_for_a_seed():
     backbone = load("ltx")
     a, b, c = (backbone.sample(image(), 9, 2, seed=s) for s in (3, 3, 4))
     assert a.video.shape == (9, 32, 32, 3) and a.video.dtype == np.uint8
-    assert a.last_latent.shape == (TINY_VAE["latent_channels"], 4, 4)
+    assert a.last_latent.shape == (LTXVideo.tiny_vae["latent_channels"], 4, 4)
     assert a.last_latent.dtype == torch.float32
     assert np.array_equal(a.video, b.video) and torch.equal(a.last_latent, b.last_latent)
     assert not torch.equal(a.last_latent, c.last_latent)
@@ -209,10 +212,10 @@ def test_sample_decodes_exactly_as_the_pipeline_does(monkeypatch, timestep_condi
     backbone = load("ltx")
     if timestep_conditioning:  # an LTX 0.9.1-style VAE, decoded with noise
         torch.manual_seed(5)
-        vae = AutoencoderKLLTXVideo(**{**TINY_VAE, "timestep_conditioning": True}).eval()
+        vae = AutoencoderKLLTXVideo(**{**LTXVideo.tiny_vae, "timestep_conditioning": True}).eval()
         backbone.pipeline.vae = backbone.vae = vae
-        monkeypatch.setattr(ltx_module, "DECODE_TIMESTEP", 0.05)
-        monkeypatch.setattr(ltx_module, "DECODE_NOISE_SCALE", 0.025)
+        monkeypatch.setattr(LTXVideo, "decode_timestep", 0.05)
+        monkeypatch.setattr(LTXVideo, "decode_noise_scale", 0.025)
     ours = backbone.sample(image(), 9, 3, seed=7)
     prompt = backbone.prompt
     reference = backbone.pipeline(
@@ -225,8 +228,8 @@ def test_sample_decodes_exactly_as_the_pipeline_does(monkeypatch, timestep_condi
         height=32,
         width=32,
         generator=torch.Generator().manual_seed(7),
-        decode_timestep=ltx_module.DECODE_TIMESTEP,
-        decode_noise_scale=ltx_module.DECODE_NOISE_SCALE,
+        decode_timestep=LTXVideo.decode_timestep,
+        decode_noise_scale=LTXVideo.decode_noise_scale,
         output_type="np",
         return_dict=False,
     )[0][0]
@@ -283,7 +286,7 @@ def test_resumed_ltx_trial_matches_uninterrupted_trial_bit_for_bit(session_facto
 # -- weights -----------------------------------------------------------------------------------
 def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_path):
     folder = tmp_path / "LTX-Video"
-    build_ltx().save_pretrained(folder)
+    LTXVideo.build_tiny_pipeline().save_pretrained(folder)
     tiny = load("ltx", "tiny")
     full = load("ltx", "full", folder)
     assert full.weights_id != tiny.weights_id
@@ -310,7 +313,7 @@ def test_missing_weights_are_one_clear_error(tmp_path):
 
 def test_ltx_is_registered_with_its_table_3_defaults():
     assert "ltx" in backbone_names()
-    assert backbone_defaults("ltx", "full") == DEFAULTS
+    assert backbone_defaults("ltx", "full") == LTXVideo.defaults
     tiny = backbone_defaults("ltx", "tiny")
     assert (tiny["modules"], tiny["rank"], tiny["alpha"], tiny["lr"]) == (
         "all-linear",

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from tasks import get_task
-from trainables.backbones import backbone_scales, load, ltx, micro_weights
+from trainables.backbones import backbone_scales, load, micro_weights
 from trainables.backbones.base import weights_digest
+from trainables.backbones.ltx import LTXVideo
 from trainables.config import TrialConfig
 from trainables.trial import train
 
@@ -19,33 +20,33 @@ MAX_MB = 20
 
 def test_the_micro_weights_are_in_the_repo_in_the_hub_layout_and_small():
     root = micro_weights("ltx")
-    assert root == ltx.MICRO_FOLDER and root.parent.name == "weights"
+    assert root == LTXVideo.micro_folder and root.parent.name == "weights"
     index = json.loads((root / "model_index.json").read_text())
     assert index["_class_name"] == "LTXImageToVideoPipeline"
-    assert {k for k in index if not k.startswith("_")} == set(ltx.SUBFOLDERS)
-    for name in ltx.SUBFOLDERS:
+    assert {k for k in index if not k.startswith("_")} == set(LTXVideo.subfolders)
+    for name in LTXVideo.subfolders:
         assert (root / name).is_dir(), name
     files = list(root.rglob("*.safetensors"))
     assert {f.parent.name for f in files} == {"transformer", "vae", "text_encoder"}
     assert sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) <= MAX_MB * 2**20
     # Its configs are the module's: the pretraining script built exactly the micro architecture.
     transformer = json.loads((root / "transformer" / "config.json").read_text())
-    assert {k: transformer[k] for k in ltx.MICRO_TRANSFORMER} == ltx.MICRO_TRANSFORMER
+    assert {k: transformer[k] for k in LTXVideo.micro_transformer} == LTXVideo.micro_transformer
     vae = json.loads((root / "vae" / "config.json").read_text())
-    as_saved = {k: list(v) if isinstance(v, tuple) else v for k, v in ltx.MICRO_VAE.items()}
-    assert {k: vae[k] for k in ltx.MICRO_VAE} == as_saved
+    as_saved = {k: list(v) if isinstance(v, tuple) else v for k, v in LTXVideo.micro_vae.items()}
+    assert {k: vae[k] for k in LTXVideo.micro_vae} == as_saved
     assert len(weights_digest(root)) == 12
 
 
 def test_micro_loads_the_repo_folder_the_full_way_without_weights():
     micro = load("ltx", "micro")
-    assert micro.root == ltx.MICRO_FOLDER
+    assert micro.root == LTXVideo.micro_folder
     assert micro.pipeline.vae_spatial_compression_ratio == 8
     assert micro.pipeline.vae_temporal_compression_ratio == 8
     # Pretrained latent statistics, not the class's defaults (0 and 1).
     assert not np.allclose(micro.vae.latents_std.numpy(), 1.0)
     # The same folder given as `full` weights is the same model.
-    full = load("ltx", "full", ltx.MICRO_FOLDER)
+    full = load("ltx", "full", LTXVideo.micro_folder)
     for a, b in zip(micro.transformer.parameters(), full.transformer.parameters(), strict=True):
         assert a.equal(b)
 
@@ -57,7 +58,10 @@ def test_only_backbones_with_micro_weights_take_the_micro_scale():
         load("wan", "micro")
     config = TrialConfig.from_dict({"task": "hflip", "backbone": "ltx", "scale": "micro"})
     assert (config.height, config.width) == (64, 64)
-    assert (config.rank, config.steps) == (ltx.MICRO_DEFAULTS["rank"], ltx.MICRO_DEFAULTS["steps"])
+    assert (config.rank, config.steps) == (
+        LTXVideo.micro_defaults["rank"],
+        LTXVideo.micro_defaults["steps"],
+    )
 
 
 # The task and margin the micro benchmark (benchmarks.micro_claim, BENCHMARKS.md) found clearest;
@@ -78,8 +82,8 @@ def test_a_short_lora_on_the_pretrained_micro_backbone_beats_returning_the_input
             seed=0,
             trajectory="linear",
             modules="all-linear",
-            steps=ltx.MICRO_DEFAULTS["steps"],
-            checkpoint_every=ltx.MICRO_DEFAULTS["steps"],
+            steps=LTXVideo.micro_defaults["steps"],
+            checkpoint_every=LTXVideo.micro_defaults["steps"],
             n_val=8,
             sample_batch=8,
             sample_steps=10,

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from tests.conftest import Preempted
 from tests.tolerances import assert_latents_close, assert_videos_close
 from trainables.backbones import backbone_defaults, backbone_names, load
-from trainables.backbones.wan import DEFAULTS, TEXT_TOKENS, TINY_CLIP, build_tiny_pipeline
+from trainables.backbones.wan import Wan
 from trainables.config import TrialConfig
 from trainables.lora import adapted_modules, add_lora
 from trainables.trial import train
@@ -95,10 +95,10 @@ def test_unknown_group_is_a_one_line_error():
 def test_prompt_is_512_tokens_and_the_image_branch_gets_the_clip_tokens():
     backbone = load("wan")
     embeds = backbone.prompt["prompt_embeds"]
-    assert embeds.shape == (1, TEXT_TOKENS, backbone.transformer.config.text_dim)
+    assert embeds.shape == (1, Wan.text_tokens, backbone.transformer.config.text_dim)
     example = backbone.prepare_example(video())
-    tokens = (TINY_CLIP["image_size"] // TINY_CLIP["patch_size"]) ** 2 + 1
-    assert example["image_embeds"].shape == (tokens, TINY_CLIP["hidden_size"])
+    tokens = (Wan.tiny_clip["image_size"] // Wan.tiny_clip["patch_size"]) ** 2 + 1
+    assert example["image_embeds"].shape == (tokens, Wan.tiny_clip["hidden_size"])
 
     seen: list[int] = []
     hook = backbone.transformer.blocks[0].attn2.add_k_proj.register_forward_hook(
@@ -137,7 +137,7 @@ def test_training_inputs_are_exactly_what_the_pipeline_feeds_the_transformer():
     for kwargs in calls:
         assert torch.equal(kwargs["hidden_states"][0, channels:], example["condition"])
         assert torch.equal(kwargs["encoder_hidden_states_image"][0], example["image_embeds"])
-        assert kwargs["encoder_hidden_states"].shape[1] == TEXT_TOKENS
+        assert kwargs["encoder_hidden_states"].shape[1] == Wan.text_tokens
 
 
 def test_frames_must_fit_the_vae_time_compression():
@@ -253,7 +253,7 @@ def test_resumed_wan_trial_matches_uninterrupted_trial_bit_for_bit(session_facto
 # -- loading -----------------------------------------------------------------------------------
 def test_a_saved_tiny_pipeline_loads_back_the_full_way_and_samples_the_same(tmp_path):
     folder = tmp_path / "Wan2.1-I2V-14B-480P-Diffusers"
-    build_tiny_pipeline().save_pretrained(folder)
+    Wan.build_tiny_pipeline().save_pretrained(folder)
     tiny, full = load("wan", "tiny"), load("wan", "full", folder)
     prompt = tiny.encode_prompt("a prompt")
     assert torch.equal(prompt["prompt_embeds"], full.encode_prompt("a prompt")["prompt_embeds"])
@@ -280,7 +280,7 @@ def test_missing_weights_are_one_clear_error(tmp_path):
 
 def test_wan_is_registered_with_its_table_3_defaults():
     assert "wan" in backbone_names()
-    assert backbone_defaults("wan", "full") == DEFAULTS
+    assert backbone_defaults("wan", "full") == Wan.defaults
     tiny = backbone_defaults("wan", "tiny")
     assert (tiny["rank"], tiny["alpha"], tiny["modules"], tiny["lr"]) == (
         128,

@@ -1,4 +1,7 @@
-"""Backbone registry: one module per video diffusion model in this package, looked up by name."""
+"""Backbone registry: one module per video diffusion model in this package, looked up by name.
+
+A backbone's facts are the class attributes of the one `Backbone` subclass its module defines
+(`backbone_class`); reading them imports neither torch nor diffusers."""
 
 from __future__ import annotations
 
@@ -8,17 +11,19 @@ import os
 import pkgutil
 from pathlib import Path
 
-from trainables.backbones.base import SCALES, Backbone, Sample
+from trainables.backbones.base import Backbone, Sample
 
 __all__ = [
     "Backbone",
     "Sample",
+    "backbone_class",
     "backbone_defaults",
     "backbone_scales",
     "backbone_names",
     "load",
     "micro_weights",
     "min_sample_steps",
+    "paper_seconds_per_step",
     "size_multiple",
 ]
 
@@ -39,44 +44,58 @@ def _backbone_modules() -> tuple[str, ...]:
     )
 
 
+@functools.cache
+def backbone_class(name: str) -> type[Backbone]:
+    """The `Backbone` subclass that module `trainables.backbones.<name>` defines: its class
+    attributes are all the backbone's facts. Importing it imports no torch or diffusers."""
+    names = backbone_names()
+    if name not in names:
+        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(names)}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    (found,) = (
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Backbone)
+        and value.__module__ == module.__name__
+    )
+    return found
+
+
 def backbone_defaults(name: str, scale: str = "tiny") -> dict:
     """The backbone's paper settings (Table 3), with its CPU-sized overrides at `tiny` and
     `micro` (the micro backbone's own where it has one)."""
-    module = importlib.import_module(f"{__name__}.{name}")
-    small = {"tiny": module.TINY_DEFAULTS, "micro": getattr(module, "MICRO_DEFAULTS", {})}
-    return {**module.DEFAULTS, **small.get(scale, {})}
+    return backbone_class(name).settings(scale)
 
 
 def micro_weights(name: str) -> Path:
     """The repo's folder of `name`'s pretrained micro weights (hub layout)."""
-    module = importlib.import_module(f"{__name__}.{name}")
-    if not hasattr(module, "MICRO_FOLDER"):
+    folder = backbone_class(name).micro_folder
+    if folder is None:
         raise ValueError(f"{name} has no micro backbone; allowed scales: tiny, full")
-    return module.MICRO_FOLDER
+    return folder
 
 
 def backbone_scales(name: str) -> tuple[str, ...]:
     """The scales `name` loads at: `micro` only where the backbone ships pretrained micro
     weights (trainables.pretrain_micro)."""
-    module = importlib.import_module(f"{__name__}.{name}")
-    return tuple(s for s in SCALES if s != "micro" or hasattr(module, "MICRO_FOLDER"))
+    return backbone_class(name).scales()
 
 
 def paper_seconds_per_step(name: str, task: str = "") -> float:
     """A full-scale training step's cost for `task` in the paper (Table 6), for estimates;
     tasks the paper did not time on this backbone take its segmentation figure."""
-    table = importlib.import_module(f"{__name__}.{name}").PAPER_SECONDS_PER_STEP
-    return table.get(task, table["default"])
+    return backbone_class(name).seconds_per_step(task)
 
 
 def min_sample_steps(name: str) -> int:
     """The fewest sampling steps the backbone's scheduler takes, checked before any trial."""
-    return getattr(importlib.import_module(f"{__name__}.{name}"), "MIN_SAMPLE_STEPS", 1)
+    return backbone_class(name).min_sample_steps
 
 
 def size_multiple(name: str) -> int:
     """What height and width must be multiples of, checked before any trial starts."""
-    return getattr(importlib.import_module(f"{__name__}.{name}"), "SIZE_MULTIPLE", 16)
+    return backbone_class(name).size_multiple
 
 
 def load(
@@ -85,11 +104,8 @@ def load(
     """`tiny`: real diffusers classes from small seeded configs; `micro`: the small pretrained
     weights shipped in the repo, loaded as `full` loads; `full`: a local hub-layout folder (a
     tiny model saved with `save_pretrained` also loads this way, through the same code)."""
-    names = backbone_names()
-    if name not in names:
-        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(names)}")
-    if scale not in backbone_scales(name):
-        allowed = ", ".join(backbone_scales(name))
+    backbone = backbone_class(name)
+    if scale not in backbone.scales():
+        allowed = ", ".join(backbone.scales())
         raise ValueError(f"unknown scale {scale!r} for {name}; allowed: {allowed}")
-    module = importlib.import_module(f"{__name__}.{name}")
-    return module.load(scale=scale, path=path, **kwargs)
+    return backbone.load(scale=scale, path=path, **kwargs)

@@ -3,24 +3,31 @@
 A backbone is a *specification* in the finetrainers sense: it knows how its own image-to-video
 pipeline conditions on the first frame, what its training objective is, how it samples, and which
 module names make up each LoRA group. Everything else (LoRA, DeepSpeed, tracking) is generic.
+
+Its facts (hub repo, Table 3 settings, tiny configs, step cost, size rules, …) are class
+attributes of its `Backbone` subclass, read without building it: the registry
+(`trainables.backbones`), the config checks and `orchestrator.gpu_estimates` read them for every
+trial. So this module and the backbone modules import no torch, diffusers or transformers when
+they load; each function imports them where it uses them.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
-    from transformers import T5Tokenizer
+    import torch
+    from transformers import PreTrainedModel, T5Tokenizer
 
 SCALES = ("tiny", "micro", "full")
 #: Pretrained micro backbones shipped in the repo, one hub-layout folder each
@@ -29,6 +36,16 @@ MICRO_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 #: The paper conditions on "one fixed task-agnostic prompt" (SPEC §3); sweeps may set another.
 DEFAULT_PROMPT = "A smooth video transition from the first frame to the result."
 LORA_GROUPS = ("QK", "VO", "QKVO", "all-linear", "QKVO+FF")
+#: The tiny scale's text encoder: a T5 (or UMT5) of one block, 32 wide.
+TINY_T5 = dict(
+    vocab_size=128,
+    d_model=32,
+    d_kv=8,
+    d_ff=64,
+    num_layers=1,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+)
 
 
 @dataclass(frozen=True)
@@ -43,18 +60,41 @@ class Sample:
         return self.video[-1]
 
 
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def no_grad(function: _Function) -> _Function:
+    """`torch.no_grad()` as a decorator that imports torch when called, not when its module
+    loads."""
+
+    @functools.wraps(function)
+    def without_gradients(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return function(*args, **kwargs)
+
+    return without_gradients  # type: ignore[return-value]
+
+
 def default_device() -> torch.device:
+    import torch
+
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
     """bf16 on GPUs as the paper trains; fp32 on the CPU, where bit-exact resumes are tested."""
+    import torch
+
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Build random tiny weights from a fixed seed without disturbing the caller's RNG."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -117,10 +157,17 @@ def frames_to_uint8(video: np.ndarray) -> np.ndarray:
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     """uint8 (N×)F×H×W×3 frames → float (N×)C×F×H×W in [-1, 1], as diffusers' VideoProcessor
     normalizes (a batch of clips keeps its leading dimension)."""
+    import torch
+
     if frames.dtype != np.uint8 or frames.ndim not in (4, 5) or frames.shape[-1] != 3:
         raise ValueError(f"expected (N×)F×H×W×3 uint8 frames, got {frames.dtype} {frames.shape}")
     tensor = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
     return tensor.movedim(-1, -4)
+
+
+def both_attentions(projections: tuple[str, ...]) -> tuple[str, ...]:
+    """`projections` of a block's self-attention (attn1), then of its cross-attention (attn2)."""
+    return tuple(f"{attn}.{p}" for attn in ("attn1", "attn2") for p in projections)
 
 
 def weights_digest(root: Path) -> str:
@@ -180,23 +227,119 @@ def canonicalize_safetensors_header(path: Path) -> None:
 class Backbone(abc.ABC):
     """One image-to-video model: frozen components plus its own conditioning, loss and sampler.
 
-    Each backbone module also defines `HUB_ID`, `DEFAULTS` (the paper's Table 3 settings),
-    `TINY_DEFAULTS` (what changes at the tiny scale) and `load(scale, path)`."""
+    A backbone module (`trainables.backbones.<name>`) defines one subclass, whose class
+    attributes below are all that is known of the backbone without loading it."""
 
-    name: str
+    # -- facts, read without loading (registry, config checks, orchestrator.gpu_estimates) ---
+    #: The module's name: what sweeps and configs call the backbone.
+    name: ClassVar[str]
+    #: The hub repo the `full` scale's weights folder is laid out as, and its subfolders.
+    hub_id: ClassVar[str]
+    subfolders: ClassVar[tuple[str, ...]]
+    #: The subfolders whose hub configs `trainables/hub_configs/<name>/` ships (the full-size
+    #: models' shapes, read by `orchestrator.gpu_estimates` and built on the meta device).
+    hub_configs: ClassVar[tuple[str, ...]]
+    #: The paper's Table 3 settings, and what changes at the tiny and micro scales.
+    defaults: ClassVar[dict[str, Any]]
+    tiny_defaults: ClassVar[dict[str, Any]]
+    micro_defaults: ClassVar[dict[str, Any]] = {}
+    #: The repo's pretrained micro weights (hub layout); None: no `micro` scale.
+    micro_folder: ClassVar[Path | None] = None
+    #: A full-scale step's seconds per task in the paper (Table 6; "default": tasks it did not
+    #: time on this backbone), and the card it ran on (a key of `orchestrator.gpu_estimates.CARDS`).
+    paper_seconds_per_step: ClassVar[dict[str, float]]
+    paper_card: ClassVar[str]
     #: VAE temporal compression: a video must have 1 + k·frame_stride frames.
-    frame_stride: int
+    frame_stride: ClassVar[int]
     #: Height and width must be multiples of this (VAE × patch, or the pipeline's own rule).
-    size_multiple: int = 16
+    size_multiple: ClassVar[int] = 16
+    #: The fewest sampling steps its scheduler takes.
+    min_sample_steps: ClassVar[int] = 1
+    #: The transformer's repeated block classes, where its diffusers class names none.
+    repeated_blocks: ClassVar[tuple[str, ...]] = ()
+    #: Where the transformer's blocks are (`<blocks>.<i>.<module>`), and each LoRA group's
+    #: modules inside one block (see `lora_targets`).
+    blocks: ClassVar[str] = "transformer_blocks"
+    lora_groups: ClassVar[dict[str, tuple[str, ...]]]
+
+    # -- how it loads ----------------------------------------------------------------------------
+    #: The diffusers pipeline class (by name: diffusers is imported only to load).
+    pipeline_class: ClassVar[str]
+    #: Components kept in fp32 whatever the dtype, as the hub repo runs them (the transformer is
+    #: then the only part cast to the training dtype).
+    fp32_components: ClassVar[tuple[str, ...]] = ()
+    #: The transformers classes of the text encoder and tokenizer in a weights folder.
+    text_encoder_class: ClassVar[str] = "T5EncoderModel"
+    tokenizer_class: ClassVar[str] = "T5Tokenizer"
+    #: The tiny scale's text encoder (a config of `text_encoder_class`) and tokenizer arguments.
+    tiny_text_encoder_config: ClassVar[dict[str, Any]] = TINY_T5
+    tiny_tokenizer_kwargs: ClassVar[dict[str, Any]] = {}
+    #: Names the tiny weights in cache keys (their configs: the same id, the same weights).
+    tiny_id: ClassVar[str]
+    #: What cached latents and prompt embeddings depend on: a folder's weights identity covers
+    #: these subfolders.
+    identity_parts: ClassVar[tuple[str, ...]] = ("vae", "text_encoder", "tokenizer")
+
     transformer: torch.nn.Module
     #: The model's own diffusers pipeline: sampling and adapter export go through it.
     pipeline: object
 
+    @classmethod
+    def settings(cls, scale: str = "tiny") -> dict[str, Any]:
+        """The paper settings (Table 3), with the tiny or micro scale's overrides."""
+        small = {"tiny": cls.tiny_defaults, "micro": cls.micro_defaults}
+        return {**cls.defaults, **small.get(scale, {})}
+
+    @classmethod
+    def scales(cls) -> tuple[str, ...]:
+        """The scales it loads at: `micro` only where it ships pretrained micro weights."""
+        return tuple(s for s in SCALES if s != "micro" or cls.micro_folder is not None)
+
+    @classmethod
+    def seconds_per_step(cls, task: str = "") -> float:
+        """The paper's full-scale step for `task` (its default where the paper did not time it)."""
+        return cls.paper_seconds_per_step.get(task, cls.paper_seconds_per_step["default"])
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> Any:
+        """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its
+        layout (`text=False`: without the text encoder and tokenizer, as `load` keeps it)."""
+
+    @classmethod
+    def load(
+        cls,
+        scale: str = "tiny",
+        path: str | os.PathLike[str] | None = None,
+        transformer_on_host: bool = False,
+    ) -> Backbone:
+        """The tiny build, or the pipeline of a weights folder laid out as `hub_id` (the repo's
+        micro weights for `micro` without `path`), without its text encoder (`encode_prompt`
+        loads it)."""
+        device = default_device()
+        dtype = default_dtype(device)
+        root = weights_root(scale, path, cls.subfolders, cls.hub_id, micro=cls.micro_folder)
+        if root is None:
+            pipeline = cls.build_tiny_pipeline(text=False)
+            return cls(pipeline, device, dtype, None, transformer_on_host)
+        import diffusers
+        import torch
+
+        dtypes: Any = dtype
+        if cls.fp32_components:
+            dtypes = {"default": dtype, **dict.fromkeys(cls.fp32_components, torch.float32)}
+        pipeline = getattr(diffusers, cls.pipeline_class).from_pretrained(
+            root, text_encoder=None, tokenizer=None, dtype=dtypes
+        )
+        return cls(pipeline, device, dtype, root, transformer_on_host)
+
     def __init__(
         self,
+        pipeline: Any,
         device: torch.device,
         dtype: torch.dtype,
-        weights_id: str,
+        root: Path | None = None,
         transformer_on_host: bool = False,
     ) -> None:
         self.device = device
@@ -206,9 +349,40 @@ class Backbone(abc.ABC):
         #: engine places it, whole (ZeRO-0/1/2) or one weight at a time as this rank's shards
         #: (ZeRO-3, trainables.engine.partition_onto_device).
         self.transformer_on_host = transformer_on_host
+        #: The weights folder; None: the tiny build.
+        self.root = root
         #: Names the weights in cache keys: the same id must mean the same VAE/text encoder.
-        self.weights_id = weights_id
+        self.weights_id = (
+            self.tiny_id if root is None else file_identity(root, *self.identity_parts)
+        )
         self._prompt: dict[str, torch.Tensor] = {}
+        self.adopt_pipeline(pipeline, cast_transformer_only=bool(self.fp32_components))
+
+    @classmethod
+    def tiny_text_encoder(cls, seed: int = 0) -> PreTrainedModel:
+        import transformers
+
+        model_class = getattr(transformers, cls.text_encoder_class)
+        with seeded(seed + 2):
+            return model_class(model_class.config_class(**cls.tiny_text_encoder_config)).eval()
+
+    @classmethod
+    def tiny_tokenizer(cls) -> T5Tokenizer:
+        return tiny_t5_tokenizer(**cls.tiny_tokenizer_kwargs)
+
+    def text_encoder(self) -> tuple[Any, PreTrainedModel]:
+        """The tokenizer and text encoder (on the host): the tiny ones, or the folder's."""
+        if self.root is None:
+            return self.tiny_tokenizer(), self.tiny_text_encoder()
+        import transformers
+
+        tokenizer_class = getattr(transformers, self.tokenizer_class)
+        encoder_class = getattr(transformers, self.text_encoder_class)
+        tokenizer = tokenizer_class.from_pretrained(self.root, subfolder="tokenizer")
+        text_encoder = encoder_class.from_pretrained(
+            self.root, subfolder="text_encoder", dtype=self.dtype
+        ).eval()
+        return tokenizer, text_encoder
 
     @abc.abstractmethod
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
@@ -232,6 +406,8 @@ class Backbone(abc.ABC):
         """Move the pipeline to the device (its transformer too unless `transformer_on_host`),
         cast it (or only its transformer, where the VAE and encoders stay in fp32 as the hub
         repo runs them), freeze it, and keep its parts."""
+        import torch
+
         if self.transformer_on_host:
             for component in pipeline.components.values():
                 if isinstance(component, torch.nn.Module) and component is not pipeline.transformer:
@@ -262,9 +438,6 @@ class Backbone(abc.ABC):
     def enable_gradient_checkpointing(self) -> None:
         self.transformer.enable_gradient_checkpointing()
 
-    #: The transformer's repeated block classes, where its diffusers class names none.
-    repeated_blocks: tuple[str, ...] = ()
-
     def compile_blocks(self) -> None:
         """Regional compilation (diffusers' `compile_repeated_blocks`): each repeated block is
         compiled in place (`nn.Module.compile`), so the parameter names that DeepSpeed's
@@ -274,9 +447,13 @@ class Backbone(abc.ABC):
             self.transformer._repeated_blocks = list(self.repeated_blocks)
         self.transformer.compile_repeated_blocks()
 
-    @abc.abstractmethod
     def lora_targets(self, group: str) -> list[str]:
-        """The exact module names a LoRA group adapts (no regex, no silent extras)."""
+        """The exact module names a LoRA group adapts (no regex, no silent extras): its
+        `lora_groups` modules in every block."""
+        self.check_group(group)
+        per_block = self.lora_groups[group]
+        blocks = range(self.transformer.config.num_layers)
+        return [f"{self.blocks}.{i}.{name}" for i in blocks for name in per_block]
 
     @abc.abstractmethod
     def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:

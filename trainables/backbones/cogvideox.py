@@ -17,187 +17,155 @@ RoPE covers the padded length (4 latent frames, 2 time patches), as the pipeline
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from trainables.backbones.base import (
+    TINY_T5,
     Backbone,
     Sample,
-    default_device,
-    default_dtype,
-    file_identity,
     frames_to_uint8,
+    no_grad,
     seeded,
-    tiny_t5_tokenizer,
     to_unit_range,
-    weights_root,
 )
 
-# diffusers and transformers are imported where they are used: reading this module's settings
-# (DEFAULTS, SIZE_MULTIPLE, …, as a sweep's --dry-run does for thousands of trials) must not
-# import every pipeline.
+# torch, diffusers and transformers are imported where they are used: reading the backbone's
+# facts (`CogVideoX.defaults`, …, as a sweep's --dry-run does for thousands of trials, and
+# orchestrator.gpu_estimates) must not import them.
 if TYPE_CHECKING:
+    import torch
     from diffusers import CogVideoXImageToVideoPipeline
-    from transformers import T5EncoderModel
 
-HUB_ID = "THUDM/CogVideoX1.5-5B-I2V"
-SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
-
-# Seconds per training step at the paper's scale per task, for planning (Table 6 on an RTX 4090
-# at 9×480×720: 0.5 h per 1000 segmentation steps, 0.75 h per 1000 pose steps, at every n).
-PAPER_SECONDS_PER_STEP = {"default": 1.8, "pose": 2.7}
-
-# The paper's Table 3 (SPEC §3); steps per task are Table 4's "others".
-DEFAULTS = dict(
-    rank=64,
-    alpha=32.0,
-    modules="QKVO",
-    lr=1e-4,
-    beta1=0.9,
-    beta2=0.95,
-    weight_decay=1e-3,
-    warmup_steps=0,
-    batch_size=2,
-    steps=1200,
-    height=480,
-    width=720,
-    # Not the paper's: validation inputs sampled in one pipeline call. Within the memory the
-    # policy reserves for a trial (orchestrator.gpu_estimates.sample_batch; a test checks): its
-    # 32 GB (the H200's measured 29.4 GiB reserved at validation, + context) hold 2.
-    sample_batch=2,
-)
-TINY_DEFAULTS = dict(height=64, width=64, steps=200)
-
-# Tiny stand-ins: the real classes, small configs (constraints: head dim a multiple of 16 for the
-# 3D RoPE, ofs_embed_dim == time_embed_dim, sample size ≥ the latent grid for the sliced RoPE).
-TINY_TRANSFORMER = dict(
-    num_attention_heads=2,
-    attention_head_dim=16,
-    in_channels=8,
-    out_channels=4,
-    time_embed_dim=16,
-    ofs_embed_dim=16,
-    text_embed_dim=32,
-    num_layers=2,
-    sample_width=16,
-    sample_height=16,
-    sample_frames=9,
-    patch_size=2,
-    patch_size_t=2,
-    patch_bias=False,
-    temporal_compression_ratio=4,
-    max_text_seq_length=64,
-    use_rotary_positional_embeddings=True,
-    use_learned_positional_embeddings=False,
-)
-TINY_VAE = dict(
-    in_channels=3,
-    out_channels=3,
-    down_block_types=("CogVideoXDownBlock3D",) * 4,
-    up_block_types=("CogVideoXUpBlock3D",) * 4,
-    block_out_channels=(8, 8, 8, 8),
-    latent_channels=4,
-    layers_per_block=1,
-    norm_num_groups=2,
-    temporal_compression_ratio=4,
-    invert_scale_latents=True,
-)
-TINY_T5 = dict(
-    vocab_size=128,
-    d_model=32,
-    d_kv=8,
-    d_ff=64,
-    num_layers=1,
-    num_heads=4,
-    relative_attention_num_buckets=8,
-)
-# CogVideoX1.5's scheduler_config.json.
-SCHEDULER = dict(
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule="scaled_linear",
-    clip_sample=False,
-    num_train_timesteps=1000,
-    prediction_type="v_prediction",
-    rescale_betas_zero_snr=True,
-    set_alpha_to_one=True,
-    snr_shift_scale=1.0,
-    steps_offset=0,
-    timestep_spacing="trailing",
-)
-
-
-def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
-    from transformers import T5Config, T5EncoderModel
-
-    with seeded(seed + 2):
-        return T5EncoderModel(T5Config(**TINY_T5)).eval()
-
-
-def build_tiny_pipeline(seed: int = 0, text: bool = True) -> CogVideoXImageToVideoPipeline:
-    """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
-    from diffusers import (
-        AutoencoderKLCogVideoX,
-        CogVideoXDPMScheduler,
-        CogVideoXImageToVideoPipeline,
-        CogVideoXTransformer3DModel,
-    )
-
-    with seeded(seed):
-        transformer = CogVideoXTransformer3DModel(**TINY_TRANSFORMER)
-    with seeded(seed + 1):
-        vae = AutoencoderKLCogVideoX(**TINY_VAE)
-    return CogVideoXImageToVideoPipeline(
-        tokenizer=tiny_t5_tokenizer() if text else None,
-        text_encoder=_tiny_text_encoder(seed) if text else None,
-        vae=vae,
-        transformer=transformer,
-        scheduler=CogVideoXDPMScheduler(**SCHEDULER),
-    )
-
-
-TINY_ID = f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_T5}"
+_QKVO = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0")
 
 
 class CogVideoX(Backbone):
     name = "cogvideox"
+    hub_id = "THUDM/CogVideoX1.5-5B-I2V"
+    subfolders = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+    hub_configs = ("transformer", "vae", "scheduler", "text_encoder")
+    pipeline_class = "CogVideoXImageToVideoPipeline"
     frame_stride = 4
     repeated_blocks = ("CogVideoXBlock",)  # its diffusers class declares none
+    # Seconds per training step at the paper's scale per task, for planning (Table 6 on an RTX
+    # 4090 at 9×480×720: 0.5 h per 1000 segmentation steps, 0.75 h per 1000 pose steps, at
+    # every n).
+    paper_seconds_per_step = {"default": 1.8, "pose": 2.7}
+    paper_card = "rtx4090"
 
-    def __init__(
-        self,
-        pipeline: CogVideoXImageToVideoPipeline,
-        device: torch.device,
-        dtype: torch.dtype,
-        root: Path | None = None,
-        transformer_on_host: bool = False,
-    ) -> None:
-        super().__init__(
-            device,
-            dtype,
-            TINY_ID if root is None else file_identity(root, "vae", "text_encoder", "tokenizer"),
-            transformer_on_host,
+    # The paper's Table 3 (SPEC §3); steps per task are Table 4's "others".
+    defaults = dict(
+        rank=64,
+        alpha=32.0,
+        modules="QKVO",
+        lr=1e-4,
+        beta1=0.9,
+        beta2=0.95,
+        weight_decay=1e-3,
+        warmup_steps=0,
+        batch_size=2,
+        steps=1200,
+        height=480,
+        width=720,
+        # Not the paper's: validation inputs sampled in one pipeline call. Within the memory
+        # the policy reserves for a trial (orchestrator.gpu_estimates.sample_batch; a test
+        # checks): its 32 GB (the H200's measured 29.4 GiB reserved at validation, + context)
+        # hold 2.
+        sample_batch=2,
+    )
+    tiny_defaults = dict(height=64, width=64, steps=200)
+
+    # CogVideoX has one joint text+video self-attention per block and no cross-attention, so
+    # every attention group covers the text tokens too; `all-linear` is anchored to the blocks
+    # (peft's "all-linear" would also adapt proj_out and the time/ofs embedders).
+    lora_groups = {
+        "QK": ("attn1.to_q", "attn1.to_k"),
+        "VO": ("attn1.to_v", "attn1.to_out.0"),
+        "QKVO": _QKVO,
+        "QKVO+FF": (*_QKVO, "ff.net.0.proj", "ff.net.2"),
+        "all-linear": (*_QKVO, "ff.net.0.proj", "ff.net.2", "norm1.linear", "norm2.linear"),
+    }
+
+    # Tiny stand-ins: the real classes, small configs (constraints: head dim a multiple of 16
+    # for the 3D RoPE, ofs_embed_dim == time_embed_dim, sample size ≥ the latent grid for the
+    # sliced RoPE).
+    tiny_transformer = dict(
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=8,
+        out_channels=4,
+        time_embed_dim=16,
+        ofs_embed_dim=16,
+        text_embed_dim=32,
+        num_layers=2,
+        sample_width=16,
+        sample_height=16,
+        sample_frames=9,
+        patch_size=2,
+        patch_size_t=2,
+        patch_bias=False,
+        temporal_compression_ratio=4,
+        max_text_seq_length=64,
+        use_rotary_positional_embeddings=True,
+        use_learned_positional_embeddings=False,
+    )
+    tiny_vae = dict(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+        invert_scale_latents=True,
+    )
+    tiny_id = f"tiny:{hub_id}:{tiny_transformer}{tiny_vae}{TINY_T5}"
+    # CogVideoX1.5's scheduler_config.json.
+    scheduler_config = dict(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        num_train_timesteps=1000,
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        set_alpha_to_one=True,
+        snr_shift_scale=1.0,
+        steps_offset=0,
+        timestep_spacing="trailing",
+    )
+
+    @classmethod
+    def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> CogVideoXImageToVideoPipeline:
+        from diffusers import (
+            AutoencoderKLCogVideoX,
+            CogVideoXDPMScheduler,
+            CogVideoXImageToVideoPipeline,
+            CogVideoXTransformer3DModel,
         )
-        self.root = root
-        self.adopt_pipeline(pipeline)
 
-    @torch.no_grad()
+        with seeded(seed):
+            transformer = CogVideoXTransformer3DModel(**cls.tiny_transformer)
+        with seeded(seed + 1):
+            vae = AutoencoderKLCogVideoX(**cls.tiny_vae)
+        return CogVideoXImageToVideoPipeline(
+            tokenizer=cls.tiny_tokenizer() if text else None,
+            text_encoder=cls.tiny_text_encoder(seed) if text else None,
+            vae=vae,
+            transformer=transformer,
+            scheduler=CogVideoXDPMScheduler(**cls.scheduler_config),
+        )
+
+    @no_grad
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         from diffusers import CogVideoXImageToVideoPipeline
-        from transformers import T5EncoderModel, T5Tokenizer
 
-        if self.root is None:
-            tokenizer, text_encoder = tiny_t5_tokenizer(), _tiny_text_encoder()
-        else:
-            tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
-            text_encoder = T5EncoderModel.from_pretrained(
-                self.root, subfolder="text_encoder", dtype=self.dtype
-            )
+        tokenizer, text_encoder = self.text_encoder()
         # A text-only pipeline runs the pipeline's own prompt code (padding, truncation).
         text = CogVideoXImageToVideoPipeline(
             tokenizer, text_encoder.to(self.device), None, None, None
@@ -211,30 +179,8 @@ class CogVideoX(Backbone):
         )
         return {"prompt_embeds": embeds.cpu()}
 
-    # -- LoRA groups ---------------------------------------------------------------------------
-    def lora_targets(self, group: str) -> list[str]:
-        """CogVideoX has one joint text+video self-attention per block and no cross-attention,
-        so every attention group covers the text tokens too; `all-linear` is anchored to the
-        blocks (peft's "all-linear" would also adapt proj_out and the time/ofs embedders)."""
-        self.check_group(group)
-        per_block = {
-            "QK": ["attn1.to_q", "attn1.to_k"],
-            "VO": ["attn1.to_v", "attn1.to_out.0"],
-            "QKVO": ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"],
-            "QKVO+FF": [
-                *("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"),
-                *("ff.net.0.proj", "ff.net.2"),
-            ],
-            "all-linear": [
-                *("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"),
-                *("ff.net.0.proj", "ff.net.2", "norm1.linear", "norm2.linear"),
-            ],
-        }[group]
-        blocks = range(self.transformer.config.num_layers)
-        return [f"transformer_blocks.{i}.{name}" for i in blocks for name in per_block]
-
     # -- training ------------------------------------------------------------------------------
-    @torch.no_grad()
+    @no_grad
     def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
         self.check_frames(video.shape[0])
         pixels = to_unit_range(video).unsqueeze(0).to(self.device, self.dtype)  # 1,C,F,H,W
@@ -247,6 +193,8 @@ class CogVideoX(Backbone):
     def _image_latents(self, first_frame: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The pipeline's image latent: lightly noised (σ from `_image_noise_sigma`), encoded
         alone, scaled the pipeline's way; B,1,C,h,w."""
+        import torch
+
         sigma = self._image_noise_sigma(first_frame.shape[0], generator)
         noise = torch.randn(first_frame.shape, generator=generator, device=self.device)
         noisy = first_frame + noise.to(self.dtype) * sigma.view(-1, 1, 1, 1, 1).to(self.dtype)
@@ -258,6 +206,8 @@ class CogVideoX(Backbone):
         noise the first frame (a training-time augmentation: the pipeline encodes it clean).
         One method of its own, so that a test can set it to 0 and compare the condition with the
         pipeline's exactly."""
+        import torch
+
         return torch.exp(torch.randn(batch, generator=generator, device=self.device) * 0.5 - 3.0)
 
     def _scale_image_latents(self, latents: torch.Tensor) -> torch.Tensor:
@@ -269,6 +219,8 @@ class CogVideoX(Backbone):
         latent, as THUDM's 1.5 I2V trainer does, and say how many were added. They stand where
         the pipeline samples the frames it drops before decoding, so the loss leaves them out.
         Only for the video latent: the image condition is zero-padded (see `loss`)."""
+        import torch
+
         patch_t = self.transformer.config.patch_size_t
         extra = 0 if patch_t is None else (-latents.shape[1]) % patch_t
         if extra:
@@ -288,6 +240,7 @@ class CogVideoX(Backbone):
     def loss(
         self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
+        import torch
         from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
         params = batch["video_latent_params"].to(self.device, self.dtype)
@@ -321,10 +274,12 @@ class CogVideoX(Backbone):
         return error[:, extra:].mean()
 
     # -- sampling ------------------------------------------------------------------------------
-    @torch.no_grad()
+    @no_grad
     def sample_many(
         self, images: list[np.ndarray], frames: int, steps: int, seed: int
     ) -> list[Sample]:
+        import torch
+
         self.check_frames(frames)
         height, width = images[0].shape[:2]
         count = len(images)
@@ -354,19 +309,7 @@ class CogVideoX(Backbone):
         return samples
 
 
-def load(
-    scale: str = "tiny",
-    path: str | os.PathLike[str] | None = None,
-    transformer_on_host: bool = False,
-) -> CogVideoX:
-    device = default_device()
-    dtype = default_dtype(device)
-    root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
-    if root is None:
-        return CogVideoX(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
-    from diffusers import CogVideoXImageToVideoPipeline
-
-    pipeline = CogVideoXImageToVideoPipeline.from_pretrained(
-        root, text_encoder=None, tokenizer=None, dtype=dtype
-    )
-    return CogVideoX(pipeline, device, dtype, root, transformer_on_host)
+# orchestrator.sweep.check_weights reads these two of the module until it reads
+# `backbone_class(name)`; everything else reads the class.
+HUB_ID = CogVideoX.hub_id
+SUBFOLDERS = CogVideoX.subfolders

@@ -16,298 +16,250 @@ the latent of the first image on its own — what the pipeline encodes at sampli
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from trainables.backbones.base import (
     MICRO_WEIGHTS,
+    TINY_T5,
     Backbone,
     Sample,
-    default_device,
-    default_dtype,
-    file_identity,
+    both_attentions,
     frames_to_uint8,
+    no_grad,
     seeded,
-    tiny_t5_tokenizer,
     to_unit_range,
-    weights_root,
 )
 
-# diffusers and transformers are imported where they are used: reading this module's settings
-# (DEFAULTS, SIZE_MULTIPLE, …, as a sweep's --dry-run does for thousands of trials) must not
-# import every pipeline.
+# torch, diffusers and transformers are imported where they are used: reading the backbone's
+# facts (`LTXVideo.defaults`, …, as a sweep's --dry-run does for thousands of trials, and
+# orchestrator.gpu_estimates) must not import them.
 if TYPE_CHECKING:
+    import torch
     from diffusers import LTXImageToVideoPipeline
-    from transformers import T5EncoderModel
 
-# The pipeline refuses heights and widths that are not multiples of 32.
-SIZE_MULTIPLE = 32
-HUB_ID = "Lightricks/LTX-Video"
-SUBFOLDERS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
-
-# Seconds per training step at the paper's scale per task, for planning (Table 6: 1.5 h for a
-# 3000-step segmentation run, 1.75 h for pose).
-PAPER_SECONDS_PER_STEP = {"default": 1.8, "pose": 2.1}
-
-# The paper's Table 3 (SPEC §3).
-DEFAULTS = dict(
-    rank=64,
-    alpha=32.0,
-    modules="all-linear",
-    lr=1e-3,
-    beta1=0.9,
-    beta2=0.99,
-    weight_decay=0.0,
-    warmup_steps=0,
-    batch_size=16,
-    steps=3000,
-    height=480,
-    width=704,
-    # Not the paper's: validation inputs sampled in one pipeline call. Within the memory the
-    # policy reserves for a trial (orchestrator.gpu_estimates.sample_batch; a test checks):
-    # its 15 GB (the H200's measured 12.7 GiB reserved, + context) hold 6.
-    sample_batch=6,
-)
-TINY_DEFAULTS = dict(height=64, width=64, steps=200, batch_size=2)
+_QKVO = ("to_q", "to_k", "to_v", "to_out.0")
 
 #: `LTXImageToVideoPipeline.__call__` defaults, used in training (RoPE) and sampling alike.
 FRAME_RATE = 25
-#: The pipeline's `max_sequence_length` default; a tokenizer with a smaller `model_max_length`
-#: (the tiny one) caps it, so a saved tiny pipeline embeds exactly as the in-memory one does.
-TEXT_TOKENS = 128
-#: The pipeline's decode defaults (the hub repo is LTX-Video 0.9.0, whose VAE has no timestep
-#: conditioning; 0.9.1+ VAEs are decoded at timestep 0.05 with noise 0.025 in Lightricks' docs).
-DECODE_TIMESTEP = 0.0
-DECODE_NOISE_SCALE: float | None = None
-
 # Tiny stand-ins: the real classes, small configs (after diffusers' own LTX I2V pipeline test,
 # with two blocks and a third spatio-temporal VAE stage, so that time compresses by 8 as in the
 # 2B model: 9 frames → 2 latent frames; space compresses by 8 instead of 32 so that 32×32 still
 # gives a 4×4 latent grid). The pipeline needs height and width in multiples of 32.
-TINY_LATENT_CHANNELS = 8
-TINY_TEXT_TOKENS = 64
-TINY_TRANSFORMER = dict(
-    in_channels=TINY_LATENT_CHANNELS,
-    out_channels=TINY_LATENT_CHANNELS,
-    patch_size=1,
-    patch_size_t=1,
-    num_attention_heads=4,
-    attention_head_dim=8,
-    cross_attention_dim=32,  # = the inner dim: captions are projected to it first
-    num_layers=2,
-    caption_channels=32,  # = the T5 d_model
-)
-TINY_VAE = dict(
-    in_channels=3,
-    out_channels=3,
-    latent_channels=TINY_LATENT_CHANNELS,
-    block_out_channels=(8, 8, 8, 8),
-    decoder_block_out_channels=(8, 8, 8, 8),
-    layers_per_block=(1, 1, 1, 1, 1),
-    decoder_layers_per_block=(1, 1, 1, 1, 1),
-    spatio_temporal_scaling=(True, True, True, False),
-    decoder_spatio_temporal_scaling=(True, True, True, False),
-    decoder_inject_noise=(False, False, False, False, False),
-    upsample_residual=(False, False, False, False),
-    upsample_factor=(1, 1, 1, 1),
-    timestep_conditioning=False,
-    patch_size=1,
-    patch_size_t=1,
-    encoder_causal=True,
-    decoder_causal=False,
-)
-# Non-trivial per-channel latent statistics (the default buffers are 0 and 1), so that the
-# pipeline's normalization is exercised; they are persistent buffers and save with the VAE.
-TINY_LATENTS_MEAN = [round(-0.4 + 0.1 * i, 2) for i in range(TINY_LATENT_CHANNELS)]
-TINY_LATENTS_STD = [round(0.5 + 0.25 * i, 2) for i in range(TINY_LATENT_CHANNELS)]
-TINY_T5 = dict(
-    vocab_size=128,
-    d_model=32,
-    d_kv=8,
-    d_ff=64,
-    num_layers=1,
-    num_heads=4,
-    relative_attention_num_buckets=8,
-)
+_TINY_LATENT_CHANNELS = 8
 # The micro backbone (Step 8): small enough to pretrain on a laptop's CPU, pretrained weights in
-# the repo (`python -m trainables.pretrain_micro` writes MICRO_FOLDER). The VAE takes LTX-Video
-# 0.9.5's residual down/up blocks (space-to-depth and depth-to-space shortcuts: far faster to
-# train than 0.9.0's plain strided convolutions) and compresses space and time by 8, so a
-# 9-frame 64×64 clip is 2 latent frames of 8×8: the first image's own, and the rest's.
-MICRO_FOLDER = MICRO_WEIGHTS / "ltx-micro"
-MICRO_LATENT_CHANNELS = 32
-MICRO_INITIAL_LOGVAR = -8.0  # the VAE's posterior starts near-deterministic (pretraining)
-MICRO_TRANSFORMER = dict(
-    in_channels=MICRO_LATENT_CHANNELS,
-    out_channels=MICRO_LATENT_CHANNELS,
-    patch_size=1,
-    patch_size_t=1,
-    num_attention_heads=4,
-    attention_head_dim=32,
-    cross_attention_dim=128,  # = the inner dim
-    num_layers=4,
-    caption_channels=TINY_T5["d_model"],
-)
-MICRO_VAE = dict(
-    in_channels=3,
-    out_channels=3,
-    latent_channels=MICRO_LATENT_CHANNELS,
-    block_out_channels=(16, 32, 64, 64),
-    decoder_block_out_channels=(16, 32, 64),
-    layers_per_block=(1, 1, 1, 1),
-    decoder_layers_per_block=(1, 1, 1, 1),
-    spatio_temporal_scaling=(True, True, True),
-    decoder_spatio_temporal_scaling=(True, True, True),
-    decoder_inject_noise=(False, False, False, False),
-    down_block_types=("LTXVideo095DownBlock3D",) * 3,
-    downsample_type=("spatiotemporal",) * 3,
-    upsample_residual=(True, True, True),
-    upsample_factor=(2, 2, 2),
-    timestep_conditioning=False,
-    patch_size=1,
-    patch_size_t=1,
-    encoder_causal=True,
-    decoder_causal=False,
-)
-MICRO_DEFAULTS = dict(height=64, width=64, steps=150, batch_size=4, rank=16, alpha=16.0)
-
-# The hub repo's scheduler_config.json (diffusers' convert_ltx_to_diffusers.py for 0.9.0).
-SCHEDULER = dict(
-    num_train_timesteps=1000,
-    shift=1.0,
-    use_dynamic_shifting=True,
-    base_shift=0.95,
-    max_shift=2.05,
-    base_image_seq_len=1024,
-    max_image_seq_len=4096,
-    shift_terminal=0.1,
-)
-# With `shift_terminal`, the scheduler stretches its schedule by its last step: one step divides
-# by zero (diffusers 0.42, FlowMatchEulerDiscreteScheduler.stretch_shift_to_terminal).
-MIN_SAMPLE_STEPS = 2
-
-
-def _tiny_text_encoder(seed: int = 0) -> T5EncoderModel:
-    from transformers import T5Config, T5EncoderModel
-
-    with seeded(seed + 2):
-        return T5EncoderModel(T5Config(**TINY_T5)).eval()
-
-
-def build_tiny_pipeline(seed: int = 0, text: bool = True) -> LTXImageToVideoPipeline:
-    """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
-    from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
-
-    with seeded(seed):
-        transformer = LTXVideoTransformer3DModel(**TINY_TRANSFORMER)
-    with seeded(seed + 1):
-        vae = AutoencoderKLLTXVideo(**TINY_VAE)
-    with torch.no_grad():
-        vae.latents_mean.copy_(torch.tensor(TINY_LATENTS_MEAN))
-        vae.latents_std.copy_(torch.tensor(TINY_LATENTS_STD))
-    return assemble_pipeline(vae, transformer, seed, text)
-
-
-def assemble_pipeline(
-    vae: torch.nn.Module, transformer: torch.nn.Module, seed: int = 0, text: bool = True
-) -> LTXImageToVideoPipeline:
-    """The hub repo's pipeline around a VAE and a transformer: the scheduler, and the tiny
-    seeded T5 and tokenizer (the tiny and micro scales' text encoder)."""
-    from diffusers import FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
-
-    return LTXImageToVideoPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(**SCHEDULER),
-        vae=vae,
-        text_encoder=_tiny_text_encoder(seed) if text else None,
-        tokenizer=tiny_t5_tokenizer(model_max_length=TINY_TEXT_TOKENS) if text else None,
-        transformer=transformer,
-    )
-
-
-TINY_ID = (
-    f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_LATENTS_MEAN}{TINY_LATENTS_STD}"
-    f"{TINY_T5}:{TINY_TEXT_TOKENS}"
-)
+# the repo (`python -m trainables.pretrain_micro` writes `LTXVideo.micro_folder`).
+_MICRO_LATENT_CHANNELS = 32
 
 
 class LTXVideo(Backbone):
     """LTX-Video 2B I2V: T5 caption, causal video VAE (1 + 8k frames), 28-block transformer."""
 
     name = "ltx"
-    size_multiple = SIZE_MULTIPLE
+    hub_id = "Lightricks/LTX-Video"
+    subfolders = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+    hub_configs = ("transformer", "vae", "scheduler", "text_encoder")
+    pipeline_class = "LTXImageToVideoPipeline"
     frame_stride = 8
+    # The pipeline refuses heights and widths that are not multiples of 32.
+    size_multiple = 32
+    # With `shift_terminal`, the scheduler stretches its schedule by its last step: one step
+    # divides by zero (diffusers 0.42, FlowMatchEulerDiscreteScheduler.stretch_shift_to_terminal).
+    min_sample_steps = 2
+    # Seconds per training step at the paper's scale per task, for planning (Table 6: 1.5 h for
+    # a 3000-step segmentation run, 1.75 h for pose).
+    paper_seconds_per_step = {"default": 1.8, "pose": 2.1}
+    paper_card = "rtx4090"
 
-    def __init__(
-        self,
-        pipeline: LTXImageToVideoPipeline,
-        device: torch.device,
-        dtype: torch.dtype,
-        root: Path | None = None,
-        transformer_on_host: bool = False,
-    ) -> None:
-        weights = TINY_ID if root is None else file_identity(root, *_IDENTITY_PARTS)
-        super().__init__(device, dtype, weights, transformer_on_host)
-        self.root = root
-        self.adopt_pipeline(pipeline)
+    # The paper's Table 3 (SPEC §3).
+    defaults = dict(
+        rank=64,
+        alpha=32.0,
+        modules="all-linear",
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.99,
+        weight_decay=0.0,
+        warmup_steps=0,
+        batch_size=16,
+        steps=3000,
+        height=480,
+        width=704,
+        # Not the paper's: validation inputs sampled in one pipeline call. Within the memory
+        # the policy reserves for a trial (orchestrator.gpu_estimates.sample_batch; a test
+        # checks): its 15 GB (the H200's measured 12.7 GiB reserved, + context) hold 6.
+        sample_batch=6,
+    )
+    tiny_defaults = dict(height=64, width=64, steps=200, batch_size=2)
+    micro_defaults = dict(height=64, width=64, steps=150, batch_size=4, rank=16, alpha=16.0)
 
-    @torch.no_grad()
+    #: The pipeline's `max_sequence_length` default; a tokenizer with a smaller
+    #: `model_max_length` (the tiny one) caps it, so a saved tiny pipeline embeds exactly as the
+    #: in-memory one does.
+    text_tokens = 128
+    #: The pipeline's decode defaults (the hub repo is LTX-Video 0.9.0, whose VAE has no timestep
+    #: conditioning; 0.9.1+ VAEs are decoded at timestep 0.05 with noise 0.025 in Lightricks'
+    #: docs).
+    decode_timestep = 0.0
+    decode_noise_scale: float | None = None
+
+    # Each LTX block has a self-attention over the video tokens (attn1) and a cross-attention
+    # from the video tokens to the T5 caption (attn2), each with to_q/to_k/to_v/to_out.0, then a
+    # feed-forward ff.net.0.proj → ff.net.2. The attention groups take their projections in
+    # *both* attn1 and attn2 — the modules that the common ["to_q", "to_k", "to_v", "to_out.0"]
+    # suffix list of diffusers' and finetrainers' LTX LoRA scripts catches, so QKVO here is the
+    # LoRA those scripts train; for attn2, QK adapts the video-side query and the text-side key,
+    # VO the text-side value and the output. `all-linear` is every nn.Linear inside the blocks,
+    # anchored there (peft's "all-linear" would also take proj_in, proj_out, the caption
+    # projection and the timestep embedder); for LTX that is exactly QKVO+FF, as the blocks have
+    # no other linear layer.
+    lora_groups = {
+        "QK": both_attentions(("to_q", "to_k")),
+        "VO": both_attentions(("to_v", "to_out.0")),
+        "QKVO": both_attentions(_QKVO),
+        "QKVO+FF": (*both_attentions(_QKVO), "ff.net.0.proj", "ff.net.2"),
+        "all-linear": (*both_attentions(_QKVO), "ff.net.0.proj", "ff.net.2"),
+    }
+
+    tiny_text_tokens = 64
+    tiny_transformer = dict(
+        in_channels=_TINY_LATENT_CHANNELS,
+        out_channels=_TINY_LATENT_CHANNELS,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,  # = the inner dim: captions are projected to it first
+        num_layers=2,
+        caption_channels=32,  # = the T5 d_model
+    )
+    tiny_vae = dict(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=_TINY_LATENT_CHANNELS,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    # Non-trivial per-channel latent statistics (the default buffers are 0 and 1), so that the
+    # pipeline's normalization is exercised; they are persistent buffers and save with the VAE.
+    tiny_latents_mean = [round(-0.4 + 0.1 * i, 2) for i in range(_TINY_LATENT_CHANNELS)]
+    tiny_latents_std = [round(0.5 + 0.25 * i, 2) for i in range(_TINY_LATENT_CHANNELS)]
+    tiny_tokenizer_kwargs = dict(model_max_length=tiny_text_tokens)
+    tiny_id = (
+        f"tiny:{hub_id}:{tiny_transformer}{tiny_vae}{tiny_latents_mean}{tiny_latents_std}"
+        f"{TINY_T5}:{tiny_text_tokens}"
+    )
+
+    # The micro backbone: the VAE takes LTX-Video 0.9.5's residual down/up blocks
+    # (space-to-depth and depth-to-space shortcuts: far faster to train than 0.9.0's plain
+    # strided convolutions) and compresses space and time by 8, so a 9-frame 64×64 clip is 2
+    # latent frames of 8×8: the first image's own, and the rest's.
+    micro_folder = MICRO_WEIGHTS / "ltx-micro"
+    micro_initial_logvar = -8.0  # the VAE's posterior starts near-deterministic (pretraining)
+    micro_transformer = dict(
+        in_channels=_MICRO_LATENT_CHANNELS,
+        out_channels=_MICRO_LATENT_CHANNELS,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=32,
+        cross_attention_dim=128,  # = the inner dim
+        num_layers=4,
+        caption_channels=TINY_T5["d_model"],
+    )
+    micro_vae = dict(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=_MICRO_LATENT_CHANNELS,
+        block_out_channels=(16, 32, 64, 64),
+        decoder_block_out_channels=(16, 32, 64),
+        layers_per_block=(1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True),
+        decoder_spatio_temporal_scaling=(True, True, True),
+        decoder_inject_noise=(False, False, False, False),
+        down_block_types=("LTXVideo095DownBlock3D",) * 3,
+        downsample_type=("spatiotemporal",) * 3,
+        upsample_residual=(True, True, True),
+        upsample_factor=(2, 2, 2),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+
+    # The hub repo's scheduler_config.json (diffusers' convert_ltx_to_diffusers.py for 0.9.0).
+    scheduler_config = dict(
+        num_train_timesteps=1000,
+        shift=1.0,
+        use_dynamic_shifting=True,
+        base_shift=0.95,
+        max_shift=2.05,
+        base_image_seq_len=1024,
+        max_image_seq_len=4096,
+        shift_terminal=0.1,
+    )
+
+    @classmethod
+    def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> LTXImageToVideoPipeline:
+        import torch
+        from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
+
+        with seeded(seed):
+            transformer = LTXVideoTransformer3DModel(**cls.tiny_transformer)
+        with seeded(seed + 1):
+            vae = AutoencoderKLLTXVideo(**cls.tiny_vae)
+        with torch.no_grad():
+            vae.latents_mean.copy_(torch.tensor(cls.tiny_latents_mean))
+            vae.latents_std.copy_(torch.tensor(cls.tiny_latents_std))
+        return cls.assemble_pipeline(vae, transformer, seed, text)
+
+    @classmethod
+    def assemble_pipeline(
+        cls, vae: torch.nn.Module, transformer: torch.nn.Module, seed: int = 0, text: bool = True
+    ) -> LTXImageToVideoPipeline:
+        """The hub repo's pipeline around a VAE and a transformer: the scheduler, and the tiny
+        seeded T5 and tokenizer (the tiny and micro scales' text encoder)."""
+        from diffusers import FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline
+
+        return LTXImageToVideoPipeline(
+            scheduler=FlowMatchEulerDiscreteScheduler(**cls.scheduler_config),
+            vae=vae,
+            text_encoder=cls.tiny_text_encoder(seed) if text else None,
+            tokenizer=cls.tiny_tokenizer() if text else None,
+            transformer=transformer,
+        )
+
+    @no_grad
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         from diffusers import LTXImageToVideoPipeline
-        from transformers import T5EncoderModel, T5Tokenizer
 
-        if self.root is None:
-            tokenizer, text_encoder = (
-                tiny_t5_tokenizer(model_max_length=TINY_TEXT_TOKENS),
-                _tiny_text_encoder(),
-            )
-        else:
-            tokenizer = T5Tokenizer.from_pretrained(self.root, subfolder="tokenizer")
-            text_encoder = T5EncoderModel.from_pretrained(
-                self.root, subfolder="text_encoder", dtype=self.dtype
-            ).eval()
+        tokenizer, text_encoder = self.text_encoder()
         # A text-only pipeline runs the pipeline's own prompt code (padding, truncation, mask).
         text = LTXImageToVideoPipeline(None, None, text_encoder.to(self.device), tokenizer, None)
         embeds, mask, _, _ = text.encode_prompt(
             prompt,
             do_classifier_free_guidance=False,
-            max_sequence_length=min(TEXT_TOKENS, tokenizer.model_max_length),
+            max_sequence_length=min(self.text_tokens, tokenizer.model_max_length),
             device=self.device,
             dtype=self.dtype,
         )
         return {"prompt_embeds": embeds.cpu(), "prompt_attention_mask": mask.cpu()}
-
-    # -- LoRA groups ---------------------------------------------------------------------------
-    def lora_targets(self, group: str) -> list[str]:
-        """Each LTX block has a self-attention over the video tokens (attn1) and a
-        cross-attention from the video tokens to the T5 caption (attn2), each with
-        to_q/to_k/to_v/to_out.0, then a feed-forward ff.net.0.proj → ff.net.2.
-
-        The attention groups take their projections in *both* attn1 and attn2 — the modules
-        that the common ["to_q", "to_k", "to_v", "to_out.0"] suffix list of diffusers' and
-        finetrainers' LTX LoRA scripts catches, so QKVO here is the LoRA those scripts train;
-        for attn2, QK adapts the video-side query and the text-side key, VO the text-side value
-        and the output. `all-linear` is every nn.Linear inside the blocks, anchored there (peft's
-        "all-linear" would also take proj_in, proj_out, the caption projection and the timestep
-        embedder); for LTX that is exactly QKVO+FF, as the blocks have no other linear layer."""
-        self.check_group(group)
-        qkvo = ("to_q", "to_k", "to_v", "to_out.0")
-        projections = {
-            "QK": ("to_q", "to_k"),
-            "VO": ("to_v", "to_out.0"),
-            "QKVO": qkvo,
-            "QKVO+FF": qkvo,
-            "all-linear": qkvo,
-        }[group]
-        per_block = [f"{attn}.{p}" for attn in ("attn1", "attn2") for p in projections]
-        if group in ("QKVO+FF", "all-linear"):
-            per_block += ["ff.net.0.proj", "ff.net.2"]
-        blocks = range(self.transformer.config.num_layers)
-        return [f"transformer_blocks.{i}.{name}" for i in blocks for name in per_block]
 
     def _rope_interpolation_scale(self) -> tuple[float, int, int]:
         """What the pipeline passes the transformer for its RoPE grid (latent → pixel units)."""
@@ -322,7 +274,7 @@ class LTXVideo(Backbone):
         )
 
     # -- training ------------------------------------------------------------------------------
-    @torch.no_grad()
+    @no_grad
     def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
         """The VAE posterior of the whole transition video: `latent_params` (2C×f×h×w, mean and
         log-variance, un-normalized). The loss samples the latent from it with the trial's
@@ -361,6 +313,7 @@ class LTXVideo(Backbone):
     def loss(
         self, model: torch.nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator
     ) -> torch.Tensor:
+        import torch
         from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
         params = batch["latent_params"].to(self.device, torch.float32)  # B,2C,f,h,w
@@ -410,10 +363,12 @@ class LTXVideo(Backbone):
         return error.sum() / (keep.sum() * error.shape[-1])
 
     # -- sampling ------------------------------------------------------------------------------
-    @torch.no_grad()
+    @no_grad
     def sample_many(
         self, images: list[np.ndarray], frames: int, steps: int, seed: int
     ) -> list[Sample]:
+        import torch
+
         self.check_frames(frames)
         height, width = images[0].shape[:2]
         self.check_size(height, width)
@@ -459,6 +414,8 @@ class LTXVideo(Backbone):
         """The pipeline's own decoding for output_type="np", step for step: denormalize, and
         for a timestep-conditioned VAE mix in decode noise drawn from the same generator right
         after the denoising loop; F×H×W×3 floats in [0, 1]."""
+        import torch
+
         latents = self.pipeline._denormalize_latents(
             latents, self.vae.latents_mean, self.vae.latents_std, self.vae.config.scaling_factor
         ).to(dtype)
@@ -468,9 +425,10 @@ class LTXVideo(Backbone):
             noise = torch.randn(
                 latents.shape, generator=generator, device=self.device, dtype=latents.dtype
             )
-            scale = DECODE_TIMESTEP if DECODE_NOISE_SCALE is None else DECODE_NOISE_SCALE
+            scale = self.decode_noise_scale
+            scale = self.decode_timestep if scale is None else scale
             timestep = torch.tensor(
-                [DECODE_TIMESTEP] * batch_size, device=self.device, dtype=latents.dtype
+                [self.decode_timestep] * batch_size, device=self.device, dtype=latents.dtype
             )
             scales = torch.tensor([scale] * batch_size, device=self.device, dtype=latents.dtype)
             scales = scales[:, None, None, None, None]
@@ -479,23 +437,7 @@ class LTXVideo(Backbone):
         return self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
 
 
-#: Cached latents depend on the VAE, cached prompt embeddings on the text encoder and tokenizer.
-_IDENTITY_PARTS = ("vae", "text_encoder", "tokenizer")
-
-
-def load(
-    scale: str = "tiny",
-    path: str | os.PathLike[str] | None = None,
-    transformer_on_host: bool = False,
-) -> LTXVideo:
-    device = default_device()
-    dtype = default_dtype(device)
-    root = weights_root(scale, path, SUBFOLDERS, HUB_ID, micro=MICRO_FOLDER)
-    if root is None:
-        return LTXVideo(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
-    from diffusers import LTXImageToVideoPipeline
-
-    pipeline = LTXImageToVideoPipeline.from_pretrained(
-        root, text_encoder=None, tokenizer=None, dtype=dtype
-    )
-    return LTXVideo(pipeline, device, dtype, root, transformer_on_host)
+# orchestrator.sweep.check_weights reads these two of the module until it reads
+# `backbone_class(name)`; everything else reads the class.
+HUB_ID = LTXVideo.hub_id
+SUBFOLDERS = LTXVideo.subfolders

@@ -15,265 +15,220 @@ tokens as text and the rest as image tokens, so text embeddings must be exactly 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from trainables.backbones.base import (
+    TINY_T5,
     Backbone,
     Sample,
-    default_device,
-    default_dtype,
-    file_identity,
+    both_attentions,
     frames_to_uint8,
+    no_grad,
     seeded,
-    tiny_t5_tokenizer,
     to_unit_range,
-    weights_root,
 )
 
-# diffusers and transformers are imported where they are used: reading this module's settings
-# (DEFAULTS, SIZE_MULTIPLE, …, as a sweep's --dry-run does for thousands of trials) must not
-# import every pipeline.
+# torch, diffusers and transformers are imported where they are used: reading the backbone's
+# facts (`Wan.defaults`, …, as a sweep's --dry-run does for thousands of trials, and
+# orchestrator.gpu_estimates) must not import them.
 if TYPE_CHECKING:
+    import torch
     from diffusers import WanImageToVideoPipeline
-    from transformers import UMT5EncoderModel
 
-HUB_ID = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
-SUBFOLDERS = (
-    "transformer",
-    "vae",
-    "text_encoder",
-    "tokenizer",
-    "image_encoder",
-    "image_processor",
-    "scheduler",
-)
-#: What the cached examples and prompt embeddings depend on: the weights identity covers them.
-IDENTITY_PARTS = ("vae", "image_encoder", "image_processor", "text_encoder", "tokenizer")
-#: WanAttnProcessor hard-codes the text context at 512 tokens (everything before it is image).
-TEXT_TOKENS = 512
-
-# Seconds per training step at the paper's scale, for planning: Table 6's 28 h for its twenty
-# 4000-step runs on H100s (1 h at n = 3, 5 and 2 h at n = 10, 30: the mean, 1.26 s).
-PAPER_SECONDS_PER_STEP = {"default": 1.26}
-
-# The paper's Table 3 (SPEC §3).
-DEFAULTS = dict(
-    rank=128,
-    alpha=128.0,
-    modules="QKVO+FF",
-    lr=2e-5,
-    beta1=0.9,
-    beta2=0.99,
-    weight_decay=1e-4,
-    warmup_steps=1000,
-    batch_size=1,
-    steps=4000,
-    height=480,
-    width=720,
-    # Not the paper's: validation inputs sampled in one call. Wan's pipeline takes one first
-    # frame per call, and its validation is its memory peak anyway.
-    sample_batch=1,
-)
-TINY_DEFAULTS = dict(height=64, width=64, steps=200, warmup_steps=0, batch_size=2)
-
+_QKVO = ("to_q", "to_k", "to_v", "to_out.0")
+_FF = ("ffn.net.0.proj", "ffn.net.2")
 # Tiny stand-ins: the real classes, small configs. The I2V image branch is on, as in the 14B
 # model: `added_kv_proj_dim` = the transformer's inner dim (2 × 12), `image_dim` = the CLIP
 # hidden size; in_channels = z_dim noisy + 4 mask + z_dim condition.
-TINY_Z_DIM = 4
-TINY_CLIP = dict(
-    hidden_size=16,
-    intermediate_size=32,
-    projection_dim=16,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    image_size=32,
-    patch_size=8,
-)
-TINY_TRANSFORMER = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=2,
-    attention_head_dim=12,
-    in_channels=2 * TINY_Z_DIM + 4,
-    out_channels=TINY_Z_DIM,
-    text_dim=32,
-    freq_dim=32,
-    ffn_dim=32,
-    num_layers=2,
-    cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads",
-    eps=1e-6,
-    image_dim=TINY_CLIP["hidden_size"],
-    added_kv_proj_dim=2 * 12,
-    rope_max_seq_len=32,
-)
-TINY_VAE = dict(
-    base_dim=4,
-    z_dim=TINY_Z_DIM,
-    dim_mult=[1, 1, 1, 1],
-    num_res_blocks=1,
-    temperal_downsample=[False, True, True],
-    # Non-trivial statistics (the real VAE's first four), so the normalization is exercised.
-    latents_mean=[-0.7571, -0.7089, -0.9113, 0.1075],
-    latents_std=[2.8184, 1.4541, 2.3275, 2.6558],
-)
-TINY_UMT5 = dict(
-    vocab_size=128,
-    d_model=32,
-    d_kv=8,
-    d_ff=64,
-    num_layers=1,
-    num_heads=4,
-    relative_attention_num_buckets=8,
-)
-TINY_IMAGE_PROCESSOR = dict(
-    size={"shortest_edge": TINY_CLIP["image_size"]},
-    crop_size={"height": TINY_CLIP["image_size"], "width": TINY_CLIP["image_size"]},
-)
-# The hub repo's scheduler_config.json (diffusers' convert_wan_to_diffusers.py: flow_shift 3.0
-# for the 480P I2V model; 720P uses 5.0).
-SCHEDULER = dict(
-    prediction_type="flow_prediction",
-    use_flow_sigmas=True,
-    num_train_timesteps=1000,
-    flow_shift=3.0,
-)
-
-
-def _tiny_text_encoder(seed: int = 0) -> UMT5EncoderModel:
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    with seeded(seed + 2):
-        return UMT5EncoderModel(UMT5Config(**TINY_UMT5)).eval()
-
-
-def build_tiny_pipeline(seed: int = 0, text: bool = True) -> WanImageToVideoPipeline:
-    """Every component of the hub repo, tiny and seeded, so `save_pretrained` gives its layout."""
-    from diffusers import (
-        AutoencoderKLWan,
-        UniPCMultistepScheduler,
-        WanImageToVideoPipeline,
-        WanTransformer3DModel,
-    )
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
-
-    with seeded(seed):
-        transformer = WanTransformer3DModel(**TINY_TRANSFORMER)
-    with seeded(seed + 1):
-        vae = AutoencoderKLWan(**TINY_VAE)
-    with seeded(seed + 3):
-        image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_CLIP)).eval()
-    return WanImageToVideoPipeline(
-        tokenizer=tiny_t5_tokenizer() if text else None,
-        text_encoder=_tiny_text_encoder(seed) if text else None,
-        vae=vae,
-        scheduler=UniPCMultistepScheduler(**SCHEDULER),
-        image_processor=CLIPImageProcessor(**TINY_IMAGE_PROCESSOR),
-        image_encoder=image_encoder,
-        transformer=transformer,
-    )
-
-
-TINY_ID = f"tiny:{HUB_ID}:{TINY_TRANSFORMER}{TINY_VAE}{TINY_UMT5}{TINY_CLIP}{TINY_IMAGE_PROCESSOR}"
+_TINY_Z_DIM = 4
+_TINY_CLIP_SIZE = 32
 
 
 class Wan(Backbone):
     """The I2V pipeline's components; only the transformer trains (through a LoRA)."""
 
     name = "wan"
+    hub_id = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+    subfolders = (
+        "transformer",
+        "vae",
+        "text_encoder",
+        "tokenizer",
+        "image_encoder",
+        "image_processor",
+        "scheduler",
+    )
+    hub_configs = ("transformer", "vae", "scheduler", "text_encoder", "image_encoder")
+    pipeline_class = "WanImageToVideoPipeline"
+    # Only the transformer trains in the training dtype; the VAE and CLIP stay in fp32, as the
+    # hub repo's own example loads them ("VAE in torch.float32 for better decoding quality").
+    fp32_components = ("vae", "image_encoder")
+    text_encoder_class = "UMT5EncoderModel"
+    tokenizer_class = "AutoTokenizer"
+    #: What the cached examples and prompt embeddings depend on: the weights identity covers them.
+    identity_parts = ("vae", "image_encoder", "image_processor", "text_encoder", "tokenizer")
+    #: WanAttnProcessor hard-codes the text context at 512 tokens (everything before it is image).
+    text_tokens = 512
     frame_stride = 4
+    blocks = "blocks"
+    # Seconds per training step at the paper's scale, for planning: Table 6's 28 h for its
+    # twenty 4000-step runs on H100s (1 h at n = 3, 5 and 2 h at n = 10, 30: the mean, 1.26 s).
+    paper_seconds_per_step = {"default": 1.26}
+    paper_card = "h100"
 
-    def __init__(
-        self,
-        pipeline: WanImageToVideoPipeline,
-        device: torch.device,
-        dtype: torch.dtype,
-        root: Path | None = None,
-        transformer_on_host: bool = False,
-    ) -> None:
-        super().__init__(
-            device,
-            dtype,
-            TINY_ID if root is None else file_identity(root, *IDENTITY_PARTS),
-            transformer_on_host,
+    # The paper's Table 3 (SPEC §3).
+    defaults = dict(
+        rank=128,
+        alpha=128.0,
+        modules="QKVO+FF",
+        lr=2e-5,
+        beta1=0.9,
+        beta2=0.99,
+        weight_decay=1e-4,
+        warmup_steps=1000,
+        batch_size=1,
+        steps=4000,
+        height=480,
+        width=720,
+        # Not the paper's: validation inputs sampled in one call. Wan's pipeline takes one first
+        # frame per call, and its validation is its memory peak anyway.
+        sample_batch=1,
+    )
+    tiny_defaults = dict(height=64, width=64, steps=200, warmup_steps=0, batch_size=2)
+
+    # Each Wan block has a self-attention (attn1, video tokens) and a cross-attention (attn2:
+    # video queries on text keys/values, plus the I2V image branch's own key/value projections
+    # add_k_proj/add_v_proj on the CLIP tokens). The attention groups take their projections in
+    # *both* attn1 and attn2, as the common ["to_q", "to_k", "to_v", "to_out.0"] suffix list of
+    # diffusers/finetrainers LoRA scripts does, but not add_k_proj/add_v_proj (the image branch
+    # is still reached through attn2's shared to_q and to_out.0). Only `all-linear` adapts the
+    # image branch's projections: it is every nn.Linear inside the blocks, anchored there (peft's
+    # "all-linear" would also take proj_out and the condition_embedder's time/text/image
+    # projections).
+    lora_groups = {
+        "QK": both_attentions(("to_q", "to_k")),
+        "VO": both_attentions(("to_v", "to_out.0")),
+        "QKVO": both_attentions(_QKVO),
+        "QKVO+FF": (*both_attentions(_QKVO), *_FF),
+        "all-linear": (*both_attentions(_QKVO), "attn2.add_k_proj", "attn2.add_v_proj", *_FF),
+    }
+
+    tiny_clip = dict(
+        hidden_size=16,
+        intermediate_size=32,
+        projection_dim=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=_TINY_CLIP_SIZE,
+        patch_size=8,
+    )
+    tiny_transformer = dict(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=2 * _TINY_Z_DIM + 4,
+        out_channels=_TINY_Z_DIM,
+        text_dim=32,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        eps=1e-6,
+        image_dim=tiny_clip["hidden_size"],
+        added_kv_proj_dim=2 * 12,
+        rope_max_seq_len=32,
+    )
+    tiny_vae = dict(
+        base_dim=4,
+        z_dim=_TINY_Z_DIM,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        # Non-trivial statistics (the real VAE's first four), so the normalization is exercised.
+        latents_mean=[-0.7571, -0.7089, -0.9113, 0.1075],
+        latents_std=[2.8184, 1.4541, 2.3275, 2.6558],
+    )
+    tiny_image_processor = dict(
+        size={"shortest_edge": _TINY_CLIP_SIZE},
+        crop_size={"height": _TINY_CLIP_SIZE, "width": _TINY_CLIP_SIZE},
+    )
+    tiny_id = (
+        f"tiny:{hub_id}:{tiny_transformer}{tiny_vae}{TINY_T5}{tiny_clip}{tiny_image_processor}"
+    )
+    # The hub repo's scheduler_config.json (diffusers' convert_wan_to_diffusers.py: flow_shift
+    # 3.0 for the 480P I2V model; 720P uses 5.0).
+    scheduler_config = dict(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        num_train_timesteps=1000,
+        flow_shift=3.0,
+    )
+
+    @classmethod
+    def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> WanImageToVideoPipeline:
+        from diffusers import (
+            AutoencoderKLWan,
+            UniPCMultistepScheduler,
+            WanImageToVideoPipeline,
+            WanTransformer3DModel,
         )
-        self.root = root
-        # Only the transformer trains in `dtype`; the VAE and CLIP stay in fp32, as the hub
-        # repo's own example loads them ("VAE in torch.float32 for better decoding quality").
-        self.adopt_pipeline(pipeline, cast_transformer_only=True)
+        from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+        with seeded(seed):
+            transformer = WanTransformer3DModel(**cls.tiny_transformer)
+        with seeded(seed + 1):
+            vae = AutoencoderKLWan(**cls.tiny_vae)
+        with seeded(seed + 3):
+            image_encoder = CLIPVisionModel(CLIPVisionConfig(**cls.tiny_clip)).eval()
+        return WanImageToVideoPipeline(
+            tokenizer=cls.tiny_tokenizer() if text else None,
+            text_encoder=cls.tiny_text_encoder(seed) if text else None,
+            vae=vae,
+            scheduler=UniPCMultistepScheduler(**cls.scheduler_config),
+            image_processor=CLIPImageProcessor(**cls.tiny_image_processor),
+            image_encoder=image_encoder,
+            transformer=transformer,
+        )
+
+    def adopt_pipeline(self, pipeline: Any, cast_transformer_only: bool = False) -> None:
+        """The pipeline's parts, and its CLIP image encoder (frozen, fp32) besides."""
+        super().adopt_pipeline(pipeline, cast_transformer_only)
         self.image_encoder = pipeline.image_encoder.requires_grad_(False).eval()
 
-    @torch.no_grad()
+    @no_grad
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         from diffusers import WanImageToVideoPipeline
-        from transformers import AutoTokenizer, UMT5EncoderModel
 
-        if self.root is None:
-            tokenizer, text_encoder = tiny_t5_tokenizer(), _tiny_text_encoder()
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(self.root, subfolder="tokenizer")
-            text_encoder = UMT5EncoderModel.from_pretrained(
-                self.root, subfolder="text_encoder", dtype=self.dtype
-            ).eval()
+        tokenizer, text_encoder = self.text_encoder()
         # A text-only pipeline runs the pipeline's own prompt code (cleaning, padding, zeroing
-        # past the prompt's length). 512 tokens, not encode_prompt's default 226: see TEXT_TOKENS.
+        # past the prompt's length). 512 tokens, not encode_prompt's default 226: see `text_tokens`.
         text = WanImageToVideoPipeline(tokenizer, text_encoder.to(self.device), None, None)
         embeds, _ = text.encode_prompt(
             prompt,
             do_classifier_free_guidance=False,
-            max_sequence_length=TEXT_TOKENS,
+            max_sequence_length=self.text_tokens,
             device=self.device,
             dtype=self.dtype,
         )
         return {"prompt_embeds": embeds.cpu()}
-
-    # -- LoRA groups ---------------------------------------------------------------------------
-    def lora_targets(self, group: str) -> list[str]:
-        """Each Wan block has a self-attention (attn1, video tokens) and a cross-attention
-        (attn2: video queries on text keys/values, plus the I2V image branch's own key/value
-        projections add_k_proj/add_v_proj on the CLIP tokens). The attention groups take their
-        projections in *both* attn1 and attn2, as the common ["to_q", "to_k", "to_v", "to_out.0"]
-        suffix list of diffusers/finetrainers LoRA scripts does, but not add_k_proj/add_v_proj
-        (the image branch is still reached through attn2's shared to_q and to_out.0). Only
-        `all-linear` adapts the image branch's projections: it is every nn.Linear inside the
-        blocks, anchored there (peft's "all-linear" would also take proj_out and the
-        condition_embedder's time/text/image projections)."""
-        self.check_group(group)
-        qk = [f"{attn}.{p}" for attn in ("attn1", "attn2") for p in ("to_q", "to_k")]
-        vo = [f"{attn}.{p}" for attn in ("attn1", "attn2") for p in ("to_v", "to_out.0")]
-        qkvo = [
-            f"{attn}.{p}"
-            for attn in ("attn1", "attn2")
-            for p in ("to_q", "to_k", "to_v", "to_out.0")
-        ]
-        ff = ["ffn.net.0.proj", "ffn.net.2"]
-        per_block = {
-            "QK": qk,
-            "VO": vo,
-            "QKVO": qkvo,
-            "QKVO+FF": [*qkvo, *ff],
-            "all-linear": [*qkvo, "attn2.add_k_proj", "attn2.add_v_proj", *ff],
-        }[group]
-        blocks = range(self.transformer.config.num_layers)
-        return [f"blocks.{i}.{name}" for i in blocks for name in per_block]
 
     # -- training ------------------------------------------------------------------------------
     def _latent_stats(
         self, device: torch.device, dtype: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The VAE's per-channel latent mean and 1/std, shaped as the pipeline shapes them."""
+        import torch
+
         shape = (1, self.vae.config.z_dim, 1, 1, 1)
         mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(device, dtype)
         inv_std = 1.0 / torch.tensor(self.vae.config.latents_std).view(shape).to(device, dtype)
         return mean, inv_std
 
-    @torch.no_grad()
+    @no_grad
     def prepare_example(self, video: np.ndarray) -> dict[str, torch.Tensor]:
         """The video's normalized latent, the pipeline's condition (mask + latent of [first
         frame, zeros]) and the CLIP features of the first frame; all deterministic.
@@ -281,6 +236,7 @@ class Wan(Backbone):
         The video latent is the posterior's mode, not a sample: Wan's own VAE `encode` returns
         μ (its training never samples), and the pipeline encodes its condition with
         `sample_mode="argmax"` too."""
+        import torch
         from diffusers.pipelines.wan.pipeline_wan_i2v import retrieve_latents
 
         self.check_frames(video.shape[0])
@@ -325,6 +281,9 @@ class Wan(Backbone):
         """Flow matching with no weighting over σ (finetrainers' default for Wan): one
         noise draw and one σ per example, both from `generator`, so a resumed trial draws
         exactly what an uninterrupted one would."""
+        import torch
+        import torch.nn.functional as F
+
         latents = batch["latents"].to(self.device, torch.float32)  # B,C,f,h,w
         condition = batch["condition"].to(self.device, self.dtype)
         image_embeds = batch["image_embeds"].to(self.device, self.dtype)
@@ -357,8 +316,10 @@ class Wan(Backbone):
         Its validation is also its memory peak (orchestrator.gpu_estimates)."""
         return [self._sample_one(image, frames, steps, seed) for image in images]
 
-    @torch.no_grad()
+    @no_grad
     def _sample_one(self, image: np.ndarray, frames: int, steps: int, seed: int) -> Sample:
+        import torch
+
         self.check_frames(frames)
         height, width = image.shape[:2]
         with self.evaluating():
@@ -384,22 +345,7 @@ class Wan(Backbone):
         return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
 
 
-def load(
-    scale: str = "tiny",
-    path: str | os.PathLike[str] | None = None,
-    transformer_on_host: bool = False,
-) -> Wan:
-    device = default_device()
-    dtype = default_dtype(device)
-    root = weights_root(scale, path, SUBFOLDERS, HUB_ID)
-    if root is None:
-        return Wan(build_tiny_pipeline(text=False), device, dtype, None, transformer_on_host)
-    from diffusers import WanImageToVideoPipeline
-
-    pipeline = WanImageToVideoPipeline.from_pretrained(
-        root,
-        text_encoder=None,
-        tokenizer=None,
-        dtype={"default": dtype, "vae": torch.float32, "image_encoder": torch.float32},
-    )
-    return Wan(pipeline, device, dtype, root, transformer_on_host)
+# orchestrator.sweep.check_weights reads these two of the module until it reads
+# `backbone_class(name)`; everything else reads the class.
+HUB_ID = Wan.hub_id
+SUBFOLDERS = Wan.subfolders

@@ -1,11 +1,12 @@
 """The full-size backbones' hub configs, as JSON files laid out as their hub repos ship them.
 
 `<backbone>/<subfolder>/config.json` (`scheduler/scheduler_config.json`) for CogVideoX1.5-5B-I2V,
-LTX-Video 0.9.0 and Wan2.1-I2V-14B-480P. No weights can be downloaded where the project is built
-and tested, so the files are reconstructed; SOURCES.md beside this file says where each value
-comes from. Plain JSON: reading them imports neither torch nor diffusers, so
-`orchestrator.gpu_estimates` sizes trials from them at no import cost, and tests build the real
-models from them on the meta device.
+LTX-Video 0.9.0 and Wan2.1-I2V-14B-480P: each backbone's `hub_id` repo, the subfolders its
+`hub_configs` names (`trainables.backbones.backbone_class`). No weights can be downloaded
+where the project is built and tested, so the files are reconstructed; SOURCES.md beside this
+file says where each value comes from. Plain JSON: reading them imports neither torch nor
+diffusers, so `orchestrator.gpu_estimates` sizes trials from them at no import cost, and tests
+build the real models from them on the meta device.
 """
 
 from __future__ import annotations
@@ -15,35 +16,27 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from trainables.backbones import backbone_class, backbone_names
+
 _ROOT = Path(__file__).parent
-#: The hub repo each folder stands for.
-HUB_IDS: dict[str, str] = {
-    "cogvideox": "THUDM/CogVideoX1.5-5B-I2V",
-    "ltx": "Lightricks/LTX-Video",
-    "wan": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
-}
-#: The subfolders each backbone's hub repo has a config for.
-SUBFOLDERS: dict[str, tuple[str, ...]] = {
-    "cogvideox": ("transformer", "vae", "scheduler", "text_encoder"),
-    "ltx": ("transformer", "vae", "scheduler", "text_encoder"),
-    "wan": ("transformer", "vae", "scheduler", "text_encoder", "image_encoder"),
-}
 
 
 def hub_folder(backbone: str) -> Path:
-    """The folder standing for `backbone`'s hub repo (its subfolders hold the configs)."""
-    if backbone not in HUB_IDS:
-        raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(sorted(HUB_IDS))}")
+    """The folder standing for `backbone`'s hub repo (its subfolders hold the configs of
+    `backbone_class(backbone).hub_configs`)."""
+    names = backbone_names()
+    if backbone not in names:
+        raise ValueError(f"unknown backbone {backbone!r}; allowed: {', '.join(names)}")
     return _ROOT / backbone
 
 
 def hub_config(backbone: str, subfolder: str) -> dict:
     """The JSON of `backbone`'s `subfolder` config (a fresh dict: callers may change it)."""
     folder = hub_folder(backbone)
-    if subfolder not in SUBFOLDERS[backbone]:
+    subfolders = backbone_class(backbone).hub_configs
+    if subfolder not in subfolders:
         raise ValueError(
-            f"unknown subfolder {subfolder!r} of {backbone}; allowed: "
-            f"{', '.join(SUBFOLDERS[backbone])}"
+            f"unknown subfolder {subfolder!r} of {backbone}; allowed: {', '.join(subfolders)}"
         )
     name = "scheduler_config.json" if subfolder == "scheduler" else "config.json"
     return json.loads(_read(folder / subfolder / name))
