@@ -101,11 +101,15 @@ def vae_scores(vae: torch.nn.Module, images: torch.Tensor, videos: torch.Tensor)
     return out
 
 
-def train_vae(settings: Settings, bank: np.ndarray, log) -> torch.nn.Module:
+def train_vae(
+    settings: Settings, bank: np.ndarray, log, overrides: dict | None = None
+) -> torch.nn.Module:
+    """The VAE from its seed as an autoencoder of the clips; `overrides` change its config
+    (`benchmarks.micro_vae` probes other VAEs with this same stage)."""
     from diffusers import AutoencoderKLLTXVideo
 
     with seeded(settings.seed + 1):
-        vae = AutoencoderKLLTXVideo(**LTXVideo.micro_vae)
+        vae = AutoencoderKLLTXVideo(**(LTXVideo.micro_vae | (overrides or {})))
     with torch.no_grad():  # start from a small posterior variance: a near-deterministic code
         vae.encoder.conv_out.conv.bias[-1] = LTXVideo.micro_initial_logvar
     images, videos = held_out_set(settings.held_out)
