@@ -2,9 +2,12 @@
 its full-scale Table 3 settings (`SPECS`) or at one trial's own settings (`trial_spec`), from the
 models' shapes and parameter counts.
 
-The shapes (blocks, widths, MLP widths, patch sizes, VAE compression, the CLIP token count,
-CogVideoX's text length) are read from the hub configs in `trainables.hub_configs` (plain JSON),
-the same files the tests build the real models from on the meta device
+Everything backbone-specific is read from the backbone's class
+(`trainables.backbones.backbone_class`, which imports no torch): its Table 3 `defaults`, LoRA
+groups, parameter counts (`hub_params`), the paper's seconds per step and card, and its
+`geometry` (blocks, widths, MLP widths, patch sizes, VAE compression, the CLIP token count,
+CogVideoX's text length), read from the hub configs in `trainables.hub_configs` (plain JSON), the
+same files the tests build the real models from on the meta device
 (tests/trainables/test_full_size_configs.py, which also checks `PARAMS` and every spec's linear
 layers against those models). Plain arithmetic otherwise (no torch, no diffusers), so the
 resources policy sizes every trial from here at no import cost; `benchmarks/gpu_estimates.py`
@@ -91,7 +94,6 @@ import math
 from dataclasses import dataclass, field, replace
 
 from trainables.backbones import backbone_class, backbone_names
-from trainables.hub_configs import hub_config
 
 GIB = 2**30
 #: Caching-allocator margin on what a moment allocates.
@@ -144,7 +146,8 @@ CARDS: dict[str, Card] = {
 class Spec:
     """What the estimates need of one backbone, at its Table 3 settings (`SPECS`) or at one
     trial's own (`trial_spec`: `dataclasses.replace` of the memory-moving settings). The
-    models' shapes are read from the hub configs (`trainables.hub_configs`), not copied."""
+    models' shapes are each backbone's `geometry`, read from its hub configs
+    (`trainables.hub_configs`), not copied."""
 
     name: str
     hub_id: str
@@ -200,30 +203,19 @@ class Spec:
     gradient_checkpointing: bool = True
 
 
-#: The parameter counts of the models the hub configs describe, counted on the meta device
-#: (tests/trainables/test_full_size_configs.py builds each from its JSON and checks these). The
-#: image encoder is the class its config names (CLIPVisionModelWithProjection: 1,310,720 of
-#: them are its projection).
+#: The parameter counts of the models the hub configs describe (each backbone's `hub_params`,
+#: counted on the meta device: tests/trainables/test_full_size_configs.py builds each from its
+#: JSON and checks these).
 PARAMS: dict[tuple[str, str], int] = {
-    ("cogvideox", "transformer"): 5_571_594_880,
-    ("cogvideox", "vae"): 215_583_907,
-    ("cogvideox", "text_encoder"): 4_762_310_656,
-    ("ltx", "transformer"): 1_923_385_472,
-    ("ltx", "vae"): 419_193_649,
-    ("ltx", "text_encoder"): 4_762_310_656,
-    ("wan", "transformer"): 16_394_878_784,
-    ("wan", "vae"): 126_892_531,
-    ("wan", "text_encoder"): 5_680_910_336,
-    ("wan", "image_encoder"): 632_076_800,
+    (name, part): count
+    for name in backbone_names()
+    for part, count in backbone_class(name).hub_params.items()
 }
 PARAMS_SOURCE = (
     "the models of trainables/hub_configs (diffusers classes from the hub repos' configs; "
     "T5EncoderModel t5-v1_1-xxl, UMT5EncoderModel umt5-xxl, CLIPVisionModelWithProjection "
     "ViT-H/14), counted on the meta device by tests/trainables/test_full_size_configs.py"
 )
-T5_XXL_ENCODER = PARAMS[("cogvideox", "text_encoder")]
-UMT5_XXL_ENCODER = PARAMS[("wan", "text_encoder")]
-CLIP_VIT_H14 = PARAMS[("wan", "image_encoder")]
 
 #: The paper's clips: 9 frames.
 PAPER_FRAMES = 9
@@ -246,156 +238,26 @@ def _table_3(backbone: str) -> dict:
 TABLE_3 = {name: _table_3(name) for name in backbone_names()}
 
 
-def _attention(prefix: str, width: int, kv_in: int | None = None) -> dict[str, tuple[int, int]]:
-    kv = width if kv_in is None else kv_in
-    return {
-        f"{prefix}.to_q": (width, width),
-        f"{prefix}.to_k": (kv, width),
-        f"{prefix}.to_v": (kv, width),
-        f"{prefix}.to_out.0": (width, width),
-    }
-
-
-def _params(backbone: str) -> dict[str, int]:
-    return {
-        "transformer_params": PARAMS[(backbone, "transformer")],
-        "vae_params": PARAMS[(backbone, "vae")],
-        "text_encoder_params": PARAMS[(backbone, "text_encoder")],
-    }
-
-
-def _cogvideox() -> Spec:
-    """CogVideoX1.5-5B-I2V: joint text+video attention (the text tokens run through every
-    block), patches in time and space, AdaLN linears fed by the time embedding; the diffusers
-    FeedForward's default inner width (4 × hidden; the block passes no `ff_inner_dim`)."""
-    t, vae = hub_config("cogvideox", "transformer"), hub_config("cogvideox", "vae")
-    hidden = t["num_attention_heads"] * t["attention_head_dim"]
-    ffn = 4 * hidden
-    backbone = backbone_class("cogvideox")
+def _spec(name: str) -> Spec:
+    """`name`'s spec at Table 3's settings: its backbone's hub id, shapes (`geometry`, read
+    from its hub configs), LoRA groups, parameter counts and the card the paper timed it on."""
+    backbone = backbone_class(name)
+    params = backbone.hub_params
     return Spec(
-        name="cogvideox",
+        name=name,
         hub_id=backbone.hub_id,
-        layers=t["num_layers"],
-        hidden=hidden,
-        ffn=ffn,
-        norms=2,
-        cross_attention=False,
-        text_tokens=t["max_text_seq_length"],
-        joint_text=True,
-        image_tokens=0,
-        vae_time=vae["temporal_compression_ratio"],
-        # As CogVideoXImageToVideoPipeline: 2 ** (len(block_out_channels) - 1).
-        vae_space=2 ** (len(vae["block_out_channels"]) - 1),
-        patch_time=t["patch_size_t"],
-        patch_space=t["patch_size"],
-        **TABLE_3["cogvideox"],
-        linears={
-            **_attention("attn1", hidden),
-            "ff.net.0.proj": (hidden, ffn),
-            "ff.net.2": (ffn, hidden),
-            "norm1.linear": (t["time_embed_dim"], 6 * hidden),
-            "norm2.linear": (t["time_embed_dim"], 6 * hidden),
-        },
+        **backbone.geometry(),
+        **TABLE_3[name],
         groups=backbone.lora_groups,
-        **_params("cogvideox"),
-        vae_bytes=2,
-        # The decoder's last stage: all frames at once, at full resolution, its first width.
-        vae_stage=(None, 1, vae["block_out_channels"][0], 2),
+        transformer_params=params["transformer"],
+        vae_params=params["vae"],
+        text_encoder_params=params["text_encoder"],
+        image_encoder_params=params.get("image_encoder", 0),
         paper_card=backbone.paper_card,
     )
 
 
-def _ltx() -> Spec:
-    """LTX-Video 0.9.0: self- then cross-attention to the (projected) T5 tokens, patch 1, a
-    VAE that patchifies by 4 before its stages (its compression: the config's, or as
-    AutoencoderKLLTXVideo derives it when null)."""
-    t, vae = hub_config("ltx", "transformer"), hub_config("ltx", "vae")
-    hidden = t["num_attention_heads"] * t["attention_head_dim"]
-    ffn = 4 * hidden  # diffusers' FeedForward default (LTXVideoTransformerBlock passes no mult)
-    scalings = sum(vae["spatio_temporal_scaling"])
-    space = vae["spatial_compression_ratio"] or vae["patch_size"] * 2**scalings
-    time = vae["temporal_compression_ratio"] or vae["patch_size_t"] * 2**scalings
-    backbone = backbone_class("ltx")
-    return Spec(
-        name="ltx",
-        hub_id=backbone.hub_id,
-        layers=t["num_layers"],
-        hidden=hidden,
-        ffn=ffn,
-        norms=2,
-        cross_attention=True,
-        text_tokens=backbone.text_tokens,
-        joint_text=False,
-        image_tokens=0,
-        vae_time=time,
-        vae_space=space,
-        patch_time=t["patch_size_t"],
-        patch_space=t["patch_size"],
-        **TABLE_3["ltx"],
-        linears={
-            **_attention("attn1", hidden),
-            **_attention("attn2", hidden, t["cross_attention_dim"]),
-            "ff.net.0.proj": (hidden, ffn),
-            "ff.net.2": (ffn, hidden),
-        },
-        groups=backbone.lora_groups,
-        **_params("ltx"),
-        vae_bytes=2,
-        # Its last stage runs at 1 / patch_size of the resolution, all frames at once.
-        vae_stage=(None, vae["patch_size"], vae["decoder_block_out_channels"][0], 2),
-        paper_card=backbone.paper_card,
-        context_linears=("attn2.to_k", "attn2.to_v"),
-    )
-
-
-def _wan() -> Spec:
-    """Wan2.1-I2V-14B-480P: cross-attention to the UMT5 tokens plus the I2V branch's own K/V
-    (`add_k_proj`, `add_v_proj`) over the CLIP tokens (a class token and one per patch of the
-    image encoder); a causal VAE (fp32) decoding one latent frame at a time, CLIP in fp32."""
-    t, vae = hub_config("wan", "transformer"), hub_config("wan", "vae")
-    clip = hub_config("wan", "image_encoder")
-    hidden = t["num_attention_heads"] * t["attention_head_dim"]
-    ffn = t["ffn_dim"]
-    kv = t["added_kv_proj_dim"]
-    patch_time, _, patch_space = t["patch_size"]
-    backbone = backbone_class("wan")
-    return Spec(
-        name="wan",
-        hub_id=backbone.hub_id,
-        layers=t["num_layers"],
-        hidden=hidden,
-        ffn=ffn,
-        norms=3,
-        cross_attention=True,
-        text_tokens=backbone.text_tokens,
-        joint_text=False,
-        image_tokens=(clip["image_size"] // clip["patch_size"]) ** 2 + 1,
-        vae_time=vae["scale_factor_temporal"],
-        vae_space=vae["scale_factor_spatial"],
-        patch_time=patch_time,
-        patch_space=patch_space,
-        **TABLE_3["wan"],
-        linears={
-            **_attention("attn1", hidden),
-            **_attention("attn2", hidden),
-            "attn2.add_k_proj": (kv, hidden),
-            "attn2.add_v_proj": (kv, hidden),
-            "ffn.net.0.proj": (hidden, ffn),
-            "ffn.net.2": (ffn, hidden),
-        },
-        groups=backbone.lora_groups,
-        **_params("wan"),
-        vae_bytes=4,
-        image_encoder_params=PARAMS[("wan", "image_encoder")],
-        image_encoder_bytes=4,
-        # Causal: one latent frame (vae_time frames) at a time, fp32, at its base width.
-        vae_stage=(vae["scale_factor_temporal"], 1, vae["base_dim"], 4),
-        paper_card=backbone.paper_card,
-        context_linears=("attn2.to_k", "attn2.to_v", "attn2.add_k_proj", "attn2.add_v_proj"),
-    )
-
-
-SPECS: dict[str, Spec] = {"cogvideox": _cogvideox(), "ltx": _ltx(), "wan": _wan()}
+SPECS: dict[str, Spec] = {name: _spec(name) for name in backbone_names()}
 
 #: The trial settings `trial_spec` takes: those that move a trial's memory.
 TRIAL_SETTINGS = (

@@ -165,6 +165,20 @@ def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     return tensor.movedim(-1, -4)
 
 
+def attention_linears(
+    prefix: str, width: int, kv_in: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """An attention's projections: name → (in features, out features); `kv_in`: what its keys
+    and values read, where not `width` (a cross-attention to a narrower context)."""
+    kv = width if kv_in is None else kv_in
+    return {
+        f"{prefix}.to_q": (width, width),
+        f"{prefix}.to_k": (kv, width),
+        f"{prefix}.to_v": (kv, width),
+        f"{prefix}.to_out.0": (width, width),
+    }
+
+
 def both_attentions(projections: tuple[str, ...]) -> tuple[str, ...]:
     """`projections` of a block's self-attention (attn1), then of its cross-attention (attn2)."""
     return tuple(f"{attn}.{p}" for attn in ("attn1", "attn2") for p in projections)
@@ -261,6 +275,9 @@ class Backbone(abc.ABC):
     #: modules inside one block (see `lora_targets`).
     blocks: ClassVar[str] = "transformer_blocks"
     lora_groups: ClassVar[dict[str, tuple[str, ...]]]
+    #: Parameters of the full-size models its hub configs describe, by subfolder (counted on
+    #: the meta device; tests/trainables/test_full_size_configs.py checks them).
+    hub_params: ClassVar[dict[str, int]]
 
     # -- how it loads ----------------------------------------------------------------------------
     #: The diffusers pipeline class (by name: diffusers is imported only to load).
@@ -294,6 +311,13 @@ class Backbone(abc.ABC):
     def scales(cls) -> tuple[str, ...]:
         """The scales it loads at: `micro` only where it ships pretrained micro weights."""
         return tuple(s for s in SCALES if s != "micro" or cls.micro_folder is not None)
+
+    @classmethod
+    @abc.abstractmethod
+    def geometry(cls) -> dict[str, Any]:
+        """The full-size model's shapes, read from its hub configs, as the fields of
+        `orchestrator.gpu_estimates.Spec` name them (blocks, widths, norms, attention,
+        tokens, VAE and patch compression, each block's linear layers, the VAE's widest stage)."""
 
     @classmethod
     def seconds_per_step(cls, task: str = "") -> float:

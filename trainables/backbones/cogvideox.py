@@ -17,7 +17,7 @@ RoPE covers the padded length (4 latent frames, 2 time patches), as the pipeline
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -26,6 +26,7 @@ from trainables.backbones.base import (
     TINY_T5,
     Backbone,
     Sample,
+    attention_linears,
     frames_to_uint8,
     no_grad,
     seeded,
@@ -55,6 +56,7 @@ class CogVideoX(Backbone):
     # every n).
     paper_seconds_per_step = {"default": 1.8, "pose": 2.7}
     paper_card = "rtx4090"
+    hub_params = {"transformer": 5_571_594_880, "vae": 215_583_907, "text_encoder": 4_762_310_656}
 
     # The paper's Table 3 (SPEC §3); steps per task are Table 4's "others".
     defaults = dict(
@@ -139,6 +141,43 @@ class CogVideoX(Backbone):
         steps_offset=0,
         timestep_spacing="trailing",
     )
+
+    @classmethod
+    def geometry(cls) -> dict[str, Any]:
+        """CogVideoX1.5-5B-I2V: joint text+video attention (the text tokens run through every
+        block), patches in time and space, AdaLN linears fed by the time embedding; the
+        diffusers FeedForward's default inner width (4 × hidden; the block passes no
+        `ff_inner_dim`)."""
+        from trainables.hub_configs import hub_config
+
+        t, vae = hub_config(cls.name, "transformer"), hub_config(cls.name, "vae")
+        hidden = t["num_attention_heads"] * t["attention_head_dim"]
+        ffn = 4 * hidden
+        return dict(
+            layers=t["num_layers"],
+            hidden=hidden,
+            ffn=ffn,
+            norms=2,
+            cross_attention=False,
+            text_tokens=t["max_text_seq_length"],
+            joint_text=True,
+            image_tokens=0,
+            vae_time=vae["temporal_compression_ratio"],
+            # As CogVideoXImageToVideoPipeline: 2 ** (len(block_out_channels) - 1).
+            vae_space=2 ** (len(vae["block_out_channels"]) - 1),
+            patch_time=t["patch_size_t"],
+            patch_space=t["patch_size"],
+            linears={
+                **attention_linears("attn1", hidden),
+                "ff.net.0.proj": (hidden, ffn),
+                "ff.net.2": (ffn, hidden),
+                "norm1.linear": (t["time_embed_dim"], 6 * hidden),
+                "norm2.linear": (t["time_embed_dim"], 6 * hidden),
+            },
+            vae_bytes=2,
+            # The decoder's last stage: all frames at once, at full resolution, its first width.
+            vae_stage=(None, 1, vae["block_out_channels"][0], 2),
+        )
 
     @classmethod
     def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> CogVideoXImageToVideoPipeline:

@@ -16,7 +16,7 @@ the latent of the first image on its own — what the pipeline encodes at sampli
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -26,6 +26,7 @@ from trainables.backbones.base import (
     TINY_T5,
     Backbone,
     Sample,
+    attention_linears,
     both_attentions,
     frames_to_uint8,
     no_grad,
@@ -72,6 +73,7 @@ class LTXVideo(Backbone):
     # a 3000-step segmentation run, 1.75 h for pose).
     paper_seconds_per_step = {"default": 1.8, "pose": 2.1}
     paper_card = "rtx4090"
+    hub_params = {"transformer": 1_923_385_472, "vae": 419_193_649, "text_encoder": 4_762_310_656}
 
     # The paper's Table 3 (SPEC §3).
     defaults = dict(
@@ -214,6 +216,42 @@ class LTXVideo(Backbone):
         max_image_seq_len=4096,
         shift_terminal=0.1,
     )
+
+    @classmethod
+    def geometry(cls) -> dict[str, Any]:
+        """LTX-Video 0.9.0: self- then cross-attention to the (projected) T5 tokens, patch 1, a
+        VAE that patchifies by 4 before its stages (its compression: the config's, or as
+        AutoencoderKLLTXVideo derives it when null)."""
+        from trainables.hub_configs import hub_config
+
+        t, vae = hub_config(cls.name, "transformer"), hub_config(cls.name, "vae")
+        hidden = t["num_attention_heads"] * t["attention_head_dim"]
+        ffn = 4 * hidden  # diffusers' FeedForward default (LTXVideoTransformerBlock passes no mult)
+        scalings = sum(vae["spatio_temporal_scaling"])
+        return dict(
+            layers=t["num_layers"],
+            hidden=hidden,
+            ffn=ffn,
+            norms=2,
+            cross_attention=True,
+            text_tokens=cls.text_tokens,
+            joint_text=False,
+            image_tokens=0,
+            vae_time=vae["temporal_compression_ratio"] or vae["patch_size_t"] * 2**scalings,
+            vae_space=vae["spatial_compression_ratio"] or vae["patch_size"] * 2**scalings,
+            patch_time=t["patch_size_t"],
+            patch_space=t["patch_size"],
+            linears={
+                **attention_linears("attn1", hidden),
+                **attention_linears("attn2", hidden, t["cross_attention_dim"]),
+                "ff.net.0.proj": (hidden, ffn),
+                "ff.net.2": (ffn, hidden),
+            },
+            vae_bytes=2,
+            # Its last stage runs at 1 / patch_size of the resolution, all frames at once.
+            vae_stage=(None, vae["patch_size"], vae["decoder_block_out_channels"][0], 2),
+            context_linears=("attn2.to_k", "attn2.to_v"),
+        )
 
     @classmethod
     def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> LTXImageToVideoPipeline:

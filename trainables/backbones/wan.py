@@ -24,6 +24,7 @@ from trainables.backbones.base import (
     TINY_T5,
     Backbone,
     Sample,
+    attention_linears,
     both_attentions,
     frames_to_uint8,
     no_grad,
@@ -78,6 +79,14 @@ class Wan(Backbone):
     # twenty 4000-step runs on H100s (1 h at n = 3, 5 and 2 h at n = 10, 30: the mean, 1.26 s).
     paper_seconds_per_step = {"default": 1.26}
     paper_card = "h100"
+    # The image encoder is the class its config names (CLIPVisionModelWithProjection: 1,310,720
+    # of them are its projection).
+    hub_params = {
+        "transformer": 16_394_878_784,
+        "vae": 126_892_531,
+        "text_encoder": 5_680_910_336,
+        "image_encoder": 632_076_800,
+    }
 
     # The paper's Table 3 (SPEC §3).
     defaults = dict(
@@ -167,6 +176,48 @@ class Wan(Backbone):
         num_train_timesteps=1000,
         flow_shift=3.0,
     )
+
+    @classmethod
+    def geometry(cls) -> dict[str, Any]:
+        """Wan2.1-I2V-14B-480P: cross-attention to the UMT5 tokens plus the I2V branch's own K/V
+        (`add_k_proj`, `add_v_proj`) over the CLIP tokens (a class token and one per patch of
+        the image encoder); a causal VAE (fp32) decoding one latent frame at a time, CLIP in
+        fp32."""
+        from trainables.hub_configs import hub_config
+
+        t, vae = hub_config(cls.name, "transformer"), hub_config(cls.name, "vae")
+        clip = hub_config(cls.name, "image_encoder")
+        hidden = t["num_attention_heads"] * t["attention_head_dim"]
+        ffn = t["ffn_dim"]
+        kv = t["added_kv_proj_dim"]
+        patch_time, _, patch_space = t["patch_size"]
+        return dict(
+            layers=t["num_layers"],
+            hidden=hidden,
+            ffn=ffn,
+            norms=3,
+            cross_attention=True,
+            text_tokens=cls.text_tokens,
+            joint_text=False,
+            image_tokens=(clip["image_size"] // clip["patch_size"]) ** 2 + 1,
+            vae_time=vae["scale_factor_temporal"],
+            vae_space=vae["scale_factor_spatial"],
+            patch_time=patch_time,
+            patch_space=patch_space,
+            linears={
+                **attention_linears("attn1", hidden),
+                **attention_linears("attn2", hidden),
+                "attn2.add_k_proj": (kv, hidden),
+                "attn2.add_v_proj": (kv, hidden),
+                "ffn.net.0.proj": (hidden, ffn),
+                "ffn.net.2": (ffn, hidden),
+            },
+            vae_bytes=4,
+            image_encoder_bytes=4,
+            # Causal: one latent frame (vae_time frames) at a time, fp32, at its base width.
+            vae_stage=(vae["scale_factor_temporal"], 1, vae["base_dim"], 4),
+            context_linears=("attn2.to_k", "attn2.to_v", "attn2.add_k_proj", "attn2.add_v_proj"),
+        )
 
     @classmethod
     def build_tiny_pipeline(cls, seed: int = 0, text: bool = True) -> WanImageToVideoPipeline:
