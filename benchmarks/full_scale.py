@@ -335,7 +335,7 @@ def encode_prompt(
     """The backbone's own `encode_prompt` with a random text encoder built from the hub config
     (full size, or K blocks; a stand-in of no blocks and the tokenizer's vocabulary for
     `stand_in`), dropped after. The backbone takes its (tiny) tokenizer and encoder from its
-    `text_encoder()` when it has no weights folder: that is what is swapped for the call.
+    `load_text_encoder()` when it has no weights folder: that is what is swapped for the call.
     `built()` is called once the encoder is built: building it from a config briefly holds a
     second embedding table (T5's stack makes its own before it is tied to the shared one), which
     loading its weights does not."""
@@ -360,7 +360,7 @@ def encode_prompt(
     }
     built()
     # The encoder is dropped when this returns, as the backbone drops its own after encoding.
-    with mock.patch.object(backbone, "text_encoder", lambda: (tokenizer, encoder)):
+    with mock.patch.object(backbone, "load_text_encoder", lambda: (tokenizer, encoder)):
         embeds = backbone.encode_prompt(DEFAULT_PROMPT)
     width = embeds["prompt_embeds"].shape[-1]
     if width != info["d_model"]:

@@ -77,3 +77,39 @@ def test_frames_must_fit_the_vae_time_compression():
     video = np.zeros((8, 32, 32, 3), np.uint8)
     with pytest.raises(ValueError, match=r"needs 1 \+ 4k frames .* got 8"):
         backbone.prepare_example(video)
+
+
+def test_every_backbone_class_declares_its_facts():
+    from orchestrator.gpu_estimates import CARDS
+    from trainables.backbones.base import LORA_GROUPS
+
+    for name in backbone_names():
+        backbone = backbone_class(name)
+        assert backbone.name == name
+        assert set(backbone.lora_groups) == set(LORA_GROUPS)
+        assert {"rank", "alpha", "modules", "lr", "batch_size", "steps", "height", "width"} <= set(
+            backbone.settings("full")
+        )
+        assert backbone.settings("full")["modules"] in LORA_GROUPS
+        assert set(backbone.tiny_defaults) <= set(backbone.defaults)
+        assert {"transformer", "vae", "text_encoder"} <= set(backbone.hub_configs)
+        assert set(backbone.hub_params) <= set(backbone.hub_configs)
+        assert set(backbone.hub_configs) <= set(backbone.subfolders)
+        assert backbone.paper_card in CARDS and backbone.seconds_per_step() > 0
+        assert backbone.tiny_id.startswith(f"tiny:{backbone.hub_id}:")
+
+
+def test_reading_the_backbones_facts_imports_no_torch_diffusers_or_transformers():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from trainables.backbones import backbone_class, backbone_names\n"
+        "for name in backbone_names():\n"
+        "    backbone = backbone_class(name)\n"
+        "    backbone.settings('full'), backbone.scales(), backbone.geometry()\n"
+        "assert not {'torch', 'diffusers', 'transformers'} & set(sys.modules), sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -394,7 +394,7 @@ class Backbone(abc.ABC):
     def tiny_tokenizer(cls) -> T5Tokenizer:
         return tiny_t5_tokenizer(**cls.tiny_tokenizer_kwargs)
 
-    def text_encoder(self) -> tuple[Any, PreTrainedModel]:
+    def load_text_encoder(self) -> tuple[Any, PreTrainedModel]:
         """The tokenizer and text encoder (on the host): the tiny ones, or the folder's."""
         if self.root is None:
             return self.tiny_tokenizer(), self.tiny_text_encoder()

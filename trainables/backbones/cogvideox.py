@@ -204,7 +204,7 @@ class CogVideoX(Backbone):
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         from diffusers import CogVideoXImageToVideoPipeline
 
-        tokenizer, text_encoder = self.text_encoder()
+        tokenizer, text_encoder = self.load_text_encoder()
         # A text-only pipeline runs the pipeline's own prompt code (padding, truncation).
         text = CogVideoXImageToVideoPipeline(
             tokenizer, text_encoder.to(self.device), None, None, None

@@ -287,7 +287,7 @@ class LTXVideo(Backbone):
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         from diffusers import LTXImageToVideoPipeline
 
-        tokenizer, text_encoder = self.text_encoder()
+        tokenizer, text_encoder = self.load_text_encoder()
         # A text-only pipeline runs the pipeline's own prompt code (padding, truncation, mask).
         text = LTXImageToVideoPipeline(None, None, text_encoder.to(self.device), tokenizer, None)
         embeds, mask, _, _ = text.encode_prompt(

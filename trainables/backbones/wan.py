@@ -254,7 +254,7 @@ class Wan(Backbone):
     def encode_prompt(self, prompt: str) -> dict[str, torch.Tensor]:
         from diffusers import WanImageToVideoPipeline
 
-        tokenizer, text_encoder = self.text_encoder()
+        tokenizer, text_encoder = self.load_text_encoder()
         # A text-only pipeline runs the pipeline's own prompt code (cleaning, padding, zeroing
         # past the prompt's length). 512 tokens, not encode_prompt's default 226: see `text_tokens`.
         text = WanImageToVideoPipeline(tokenizer, text_encoder.to(self.device), None, None)
