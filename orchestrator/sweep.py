@@ -173,18 +173,16 @@ def apply_data(trials: list[dict], items: list[str]) -> list[dict]:
 
 def check_weights(backbone: str, path: str) -> None:
     """Before anything starts: the folder exists with the hub layout the backbone reads."""
-    import importlib
-
-    from trainables.backbones import backbone_names
+    from trainables.backbones import backbone_class, backbone_names
     from trainables.backbones.base import require_folder
 
     if backbone not in backbone_names():
         raise ValueError(
             f"unknown backbone {backbone!r} in --weights; allowed: {', '.join(backbone_names())}"
         )
-    module = importlib.import_module(f"trainables.backbones.{backbone}")
+    spec = backbone_class(backbone)
     try:
-        require_folder(Path(path).expanduser(), module.SUBFOLDERS, module.HUB_ID)
+        require_folder(Path(path).expanduser(), spec.subfolders, spec.hub_id)
     except FileNotFoundError as error:
         raise ValueError(f"--weights {backbone}=...: {error}") from None
 

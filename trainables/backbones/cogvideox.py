@@ -346,9 +346,3 @@ class CogVideoX(Backbone):
                 Sample(video=frames_to_uint8(video), last_latent=one[0, -1].float().cpu())
             )
         return samples
-
-
-# orchestrator.sweep.check_weights reads these two of the module until it reads
-# `backbone_class(name)`; everything else reads the class.
-HUB_ID = CogVideoX.hub_id
-SUBFOLDERS = CogVideoX.subfolders

@@ -394,9 +394,3 @@ class Wan(Backbone):
         video = self.pipeline.video_processor.postprocess_video(decoded, output_type="np")[0]
         video_u8 = frames_to_uint8(video)
         return Sample(video=video_u8, last_latent=latents[0, :, -1].float().cpu())
-
-
-# orchestrator.sweep.check_weights reads these two of the module until it reads
-# `backbone_class(name)`; everything else reads the class.
-HUB_ID = Wan.hub_id
-SUBFOLDERS = Wan.subfolders
