@@ -106,6 +106,7 @@ def install_trial_probes() -> None:
     import trainables.trial as trial_module
     from trainables.checkpoints import CheckpointStore
     from trainables.run_log import RunLog
+    from trainables.sweep_trial import StoredSession
 
     for attribute, name in (
         ("load", "trial.load"),
@@ -121,19 +122,19 @@ def install_trial_probes() -> None:
         patch(RunLog, attribute, f"mlflow.{attribute}")
     for attribute in ("latest", "record_attempt", "restore", "upload", "seal"):
         patch(CheckpointStore, attribute, f"store.{attribute}")
-    patch(trial_module.StoredSession, "report", "session.report")
+    patch(StoredSession, "report", "session.report")
     patch(ray.tune, "report", "tune.report")
     _STATE["installed"] = True
 
 
 def timed_trainable() -> type:
-    """The product's trainable (`trainables.trial.spot_aware_trainable`) with the probes: a
+    """The product's trainable (`trainables.sweep_trial.spot_aware_trainable`) with the probes: a
     point when Tune builds the actor (with the process's age) or reuses it, and a span around
     the trial function. Only module-level functions are called from the methods, so that the
     state they touch is this module's in the worker (the class itself is pickled by value)."""
     import psutil
 
-    from trainables.trial import spot_aware_trainable
+    from trainables.sweep_trial import spot_aware_trainable
 
     base = spot_aware_trainable()
 

@@ -61,6 +61,7 @@ class QuietSession:
 
     trial_id = "bench_trial"
     trial_name = "bench_trial"
+    store = None  # checkpoints only through `report`
 
     def __init__(self) -> None:
         self.reports: list[dict] = []

@@ -441,7 +441,8 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from trainables.config import TrialConfig
     from trainables.engine import build_engine, rank
     from trainables.lora import add_lora, trainable_parameters
-    from trainables.trial import optim_settings, placed, validate
+    from trainables.sweep_trial import placed
+    from trainables.trial import optim_settings, validate
 
     device = default_device()
     dtype = default_dtype(device)

@@ -7,12 +7,12 @@ the end, and the transformer's parameters that the DeepSpeed engine holds (wrapp
 `trainables.trial.shard_fraction`, which `train` calls right after building the engine).
 
 Part 2: the same trial with `workers=2, zero_stage=3` as the group of ranks a sweep runs for
-it: `trainables.workers.run_group` with `trial_loop`, as `run_worker_group` runs them inside
-its Tune trial, here in a placement group of the same bundles (Tune is left out; the ranks run
-the same code). Each
-rank records what it holds of the sharded module (the transformer: frozen base + LoRA): its
-ZeRO-3 partition (`ds_tensor`, what `shard_fraction` counts) and, after its first optimizer step,
-the whole copies it keeps gathered besides. DeepSpeed keeps every parameter smaller than
+it: `trainables.workers.run_group` with `trainables.sweep_trial.trial_loop`, as
+`run_worker_group` runs them inside its Tune trial, here in a placement group of the same
+bundles (Tune is left out; the ranks run the same code). Each rank records what it holds of
+the sharded module (the transformer: frozen base + LoRA): its ZeRO-3 partition (`ds_tensor`,
+what `shard_fraction` counts) and, after its first optimizer step, the whole copies it keeps
+gathered besides. DeepSpeed keeps every parameter smaller than
 `stage3_param_persistence_threshold` (1e5 elements by default) whole on every rank, which at the
 tiny scale would be every parameter, so tiny trials set it to 0 (`trainables.trial`): their
 weights are released after use and gathered again, as a full-scale model's are.
@@ -151,7 +151,7 @@ def measure_trial(backbone: str, stage: int, args: argparse.Namespace) -> dict:
 def group_worker(loop_config: dict, rank: int, publish) -> None:
     """One rank: the product's trial loop, with what the rank holds recorded (written after
     the first step too, so that it survives a trial that fails later)."""
-    from trainables.workers import trial_loop
+    from trainables.sweep_trial import trial_loop
 
     out = Path(loop_config["bench_out"]) / f"rank{rank}.json"
     threshold = loop_config["bench_persistence_threshold"]

@@ -73,7 +73,8 @@ def random_transformer_folder(root: Path, seed: int) -> Path:
 def lora_score(settings: dict, work: Path) -> float:
     """One real trial from its settings; its validation score on the headline metric."""
     from trainables.config import TrialConfig
-    from trainables.trial import StoredSession, train
+    from trainables.sweep_trial import StoredSession
+    from trainables.trial import train
 
     config = TrialConfig.from_dict(settings)
     key = f"{config.task}-n{config.n}-s{config.seed}-{Path(config.weights or 'micro').name}"

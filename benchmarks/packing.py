@@ -209,7 +209,7 @@ def rank_probe(loop_config: dict[str, Any], rank: int, publish: Any) -> None:
 
 
 def probe_trainable() -> Any:
-    """Stands in for `trainables.trial.spot_aware_trainable` in `orchestrator.tuner`; taken
+    """Stands in for `trainables.sweep_trial.spot_aware_trainable` in `orchestrator.tuner`; taken
     from this module by its import name, so Ray pickles it by reference."""
     return importlib.import_module("benchmarks.packing").probe_trial
 

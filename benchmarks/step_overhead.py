@@ -71,7 +71,8 @@ def measure_with(
     from trainables.cache import TensorCache
     from trainables.config import TrialConfig
     from trainables.lora import trainable_parameters
-    from trainables.trial import StoredSession, prepare, train
+    from trainables.sweep_trial import StoredSession
+    from trainables.trial import prepare, train
 
     torch.set_num_threads(1)  # one trial per core, as sweeps run here
     config = TrialConfig.from_dict(

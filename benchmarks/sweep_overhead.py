@@ -102,6 +102,7 @@ class LoopSession:
     def __init__(self, root: Path, name: str) -> None:
         self.root = root / name
         self.trial_id = self.trial_name = name
+        self.store = None  # checkpoints only through `report`
 
     @contextlib.contextmanager
     def restored(self) -> Iterator[Path | None]:

@@ -199,7 +199,7 @@ class Spec:
     sample_batch: int = 1
     #: DeepSpeed's optimizer offload: fp32 master weights and Adam moments on the host.
     offload_optimizer: bool = False
-    #: On at full scale: `trainables.trial.placed` turns it on for every full-scale trial.
+    #: On at full scale: `trainables.sweep_trial.placed` turns it on for every full-scale trial.
     gradient_checkpointing: bool = True
 
 

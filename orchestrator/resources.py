@@ -41,7 +41,7 @@ from trainables.devices import cap_cuda_memory as cap_cuda_memory
 #: peaks one H200 measured at these settings (`gpu_estimates.MEASURED_GB`, BENCHMARKS.md;
 #: capped at these figures less the context, all three ran). Without gradient checkpointing
 #: every block keeps its activations (`gpu_estimates.activations_gb`); full-scale trials always
-#: run with it on (`trainables.trial.placed`), and `trainables.config.memory_settings` estimates
+#: run with it on (`trainables.sweep_trial.placed`); `trainables.config.memory_settings` estimates
 #: them so. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
 #: are whole on every rank; the transformer and LoRA state are split).
 MEMORY_GB: dict[str, float] = memory_table()

@@ -11,7 +11,7 @@ from orchestrator.resources import placement_key, tune_bundles
 from search_spaces import Sweep
 from trainables.config import TrialConfig
 from trainables.storage import Storage
-from trainables.trial import spot_aware_trainable
+from trainables.sweep_trial import spot_aware_trainable
 
 
 def trial_name(trial: tune.experiment.Trial) -> str:
@@ -41,7 +41,7 @@ def reuses_actors(sweep: Sweep) -> bool:
     holding its trial's GPU share idle (benchmarks/packing). So trials reuse their actors at
     every scale: Tune hands an actor only to a trial asking for the same resources, and the
     trainable releases what its last trial left on the device first
-    (`trainables.trial.release_device_memory`). A group trial's actor only drives its ranks,
+    (`trainables.sweep_trial.release_device_memory`). A group trial's actor only drives its ranks,
     which are fresh processes per trial; reusing it keeps the group's GPUs reserved for the
     next group. A sweep can refuse (`reuse_actors=False`)."""
     return True if sweep.reuse_actors is None else sweep.reuse_actors

@@ -36,6 +36,7 @@ class RecordingSession:
         self.stop_after = stop_after
         self.trial_id = "test_trial"
         self.trial_name = "test_trial"
+        self.store = None  # checkpoints only through `report`
         self.reports: list[dict] = []
         self.checkpoints: dict[int, Path] = {}
 

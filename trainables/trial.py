@@ -1,8 +1,9 @@
 """One trial, top to bottom: task pairs → transition videos → latents → LoRA → DeepSpeed loop with
 checkpoints → sampled validation predictions → the task's metric → MLflow.
 
-`train` knows nothing of Ray; `tune_trial` is the Ray Tune function trainable that wraps it with
-Tune's report/checkpoint session. Tests drive `train` with their own session.
+Nothing here knows of Ray: a sweep runs `train` through trainables.sweep_trial (Tune's
+trainable, the sweep's storage as the trial's session, groups of ranks). Tests drive `train`
+with their own session.
 """
 
 from __future__ import annotations
@@ -10,28 +11,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import gc
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from tasks import get_task, render
+from tasks import Split, get_task, render
 from trainables import kept_backbone, preemption
 from trainables.backbones import Backbone, Sample, load
 from trainables.background_writes import BackgroundWrites
 from trainables.cache import TensorCache, content_key
-from trainables.checkpoints import CheckpointStore, trial_key
-from trainables.config import TrialConfig, check_batch_over_ranks, placement_key
-from trainables.devices import cap_cuda_memory
+from trainables.config import TrialConfig
 from trainables.engine import (
     OptimSettings,
     all_ranks,
-    barrier,
     build_engine,
     full_parameters,
     load_checkpoint,
@@ -43,9 +40,7 @@ from trainables.engine import (
 )
 from trainables.lora import add_lora
 from trainables.media import strip, write_png, write_video
-from trainables.queued_reports import TUNE_REPORT_SECONDS, queued_reports
 from trainables.run_log import RunLog
-from trainables.storage import Storage
 
 
 class Session(Protocol):
@@ -57,6 +52,13 @@ class Session(Protocol):
     def restored(self) -> contextlib.AbstractContextManager[Path | None]: ...
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None: ...
+
+    @property
+    def store(self) -> Callable[[Path, int], None] | None:
+        """Puts a checkpoint folder written for a step where `restored` finds it, from any
+        thread; then a one-process trial writes its big checkpoints out while it trains on,
+        and reports their steps without the folder. None: checkpoints go through `report`."""
+        ...
 
 
 CACHE_VERSION = 1
@@ -127,11 +129,40 @@ def train(
     each optimizer step, before any logging or checkpointing of that step (the step-overhead
     benchmark interleaves a bare loop there). `keep_backbone`: take the frozen backbone this
     process kept from its last trial, and keep it for the next (trainables.kept_backbone)."""
+    split = task_pairs(config)
+    backbone = frozen_backbone(config, keep_backbone)
+    videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
+    cache = TensorCache(cache_dir)
+    examples = prepare(backbone, config, videos, cache)
+    print(f"{session.trial_name}: {cache.summary()}", flush=True)
+    engine, shards = lora_engine(backbone, config)
+    me = rank()
+    # One generator per rank drives data order, noise and timesteps; every rank's state is in
+    # each checkpoint, which is what makes a resumed trial continue bit for bit.
+    generator = torch.Generator(backbone.device).manual_seed(config.seed + me)
+    start = restore(session, engine, generator, me)
+    if start.finished(config.steps):
+        result = report_finished(session, tracking, start, me)
+    else:
+        run = open_run(tracking, session, config, start, cache) if me == 0 else None
+        loop = Loop(config, session, backbone, engine, shards, generator, run, on_step, split.val)
+        result = loop.train(examples, start.step)
+    if keep_backbone:
+        keep((config.backbone, config.scale, config.weights), backbone, engine, config.compile)
+    return result
+
+
+def task_pairs(config: TrialConfig) -> Split:
+    """The task's training and validation pairs (its dataset's, when the trial names one)."""
     task = get_task(config.task)
     data = None if config.data_root is None else task.open_data(config.dataset, config.data_root)
-    split = task.pairs(
+    return task.pairs(
         config.n, config.seed, n_val=config.n_val, size=(config.height, config.width), data=data
     )
+
+
+def frozen_backbone(config: TrialConfig, keep_backbone: bool) -> Backbone:
+    """The trial's backbone, checked against its clip size, its transformer in host memory."""
     ident = (config.backbone, config.scale, config.weights)
     # The transformer waits in host memory while the prompt and the examples are encoded (a
     # cache miss loads the text encoder: the peak moment of a trial whose transformer sat on the
@@ -145,147 +176,233 @@ def train(
     backbone.check_size(config.height, config.width)
     if config.gradient_checkpointing:
         backbone.enable_gradient_checkpointing()
-    videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
-    cache = TensorCache(cache_dir)
-    examples = prepare(backbone, config, videos, cache)
-    print(f"{session.trial_name}: {cache.summary()}", flush=True)
+    return backbone
+
+
+def lora_engine(backbone: Backbone, config: TrialConfig) -> tuple[Any, list[float]]:
+    """LoRA on the transformer, in DeepSpeed's engine; and every rank's share of the model."""
     add_lora(backbone, config.modules, config.rank, config.alpha, config.seed)
     if config.compile:
         backbone.compile_blocks()
     engine = build_engine(backbone.transformer, optim_settings(config))
-    me = rank()
     shards = all_ranks(shard_fraction(engine))
     if len(shards) != config.workers:  # the batch split assumes the group the config says
         raise RuntimeError(f"{len(shards)} ranks run a trial configured for {config.workers}")
+    return engine, shards
 
-    # One generator per rank drives data order, noise and timesteps; every rank's state is in
-    # each checkpoint, which is what makes a resumed trial continue bit for bit.
-    generator = torch.Generator(backbone.device).manual_seed(config.seed + me)
-    step, run_id, final = 0, None, None
+
+@dataclasses.dataclass
+class Start:
+    """Where a trial starts: step 0, or its newest checkpoint's step, MLflow run and (for a
+    trial that had finished) final metrics."""
+
+    step: int = 0
+    run_id: str | None = None
+    final_metrics: dict[str, float] | None = None
+
+    def finished(self, steps: int) -> bool:
+        return self.final_metrics is not None and self.step >= steps
+
+
+def restore(session: Session, engine: Any, generator: torch.Generator, me: int) -> Start:
+    """Load the session's checkpoint, if any, into the engine and this rank's generator."""
     with session.restored() as directory:
-        if directory is not None:
-            state = load_checkpoint(engine, directory)
-            step, run_id = state["step"], state.get("mlflow_run_id")
-            generator.set_state(state["generators"][me])
-            final = state.get("final_metrics")
-    if final is not None and step >= config.steps:
-        # Finished before the driver lost track of it (a lagging snapshot): report the result
-        # again, train and log nothing; only close its MLflow run if the loss came between the
-        # final checkpoint and the run's end.
-        if tracking and me == 0 and run_id is not None:
-            RunLog.open(tracking, session.trial_id, session.trial_name, {}, run_id).finish()
-        session.report({**final, "step": step})
-        if keep_backbone:
-            keep(ident, backbone, engine, compiled=config.compile)
-        return {**final, "step": step}
-    run = None
-    if tracking and me == 0:
-        params = config.as_params()
-        run = RunLog.open(tracking, session.trial_id, session.trial_name, params, run_id)
-        run.log_metrics({"cache_hits": cache.hits, "cache_misses": cache.misses}, step)
+        if directory is None:
+            return Start()
+        state = load_checkpoint(engine, directory)
+        generator.set_state(state["generators"][me])
+        return Start(state["step"], state.get("mlflow_run_id"), state.get("final_metrics"))
 
-    # The examples live on the device for the whole trial (they are small: latents).
-    stacked = {
-        key: torch.stack([e[key] for e in examples]).to(backbone.device) for key in examples[0]
-    }
-    losses: list[torch.Tensor] = []
-    metrics: dict[str, float] = {}
-    samples: list[Sample] = []
-    # One process in a sweep: big checkpoints are written out while the next steps train.
-    writes = BackgroundWrites(enabled=isinstance(session, StoredSession) and len(shards) == 1)
-    if writes.enabled:
-        write_checkpoints_with(engine, writes.submit)
-    try:
-        while step < config.steps:
-            # The batch is drawn on the device: no host round trip on the step path.
-            # Each rank draws its part of the global batch; DeepSpeed averages their gradients.
-            order = torch.randint(
-                len(examples),
-                (config.rank_batch_size,),
-                generator=generator,
-                device=backbone.device,
+
+def report_finished(
+    session: Session, tracking: dict[str, str] | None, start: Start, me: int
+) -> dict[str, float]:
+    """A trial that finished before the driver lost track of it (a lagging snapshot): report
+    the result again, train and log nothing; only close its MLflow run if the loss came
+    between the final checkpoint and the run's end."""
+    if tracking and me == 0 and start.run_id is not None:
+        RunLog.open(tracking, session.trial_id, session.trial_name, {}, start.run_id).finish()
+    session.report({**start.final_metrics, "step": start.step})
+    return {**start.final_metrics, "step": start.step}
+
+
+def open_run(
+    tracking: dict[str, str] | None,
+    session: Session,
+    config: TrialConfig,
+    start: Start,
+    cache: TensorCache,
+) -> RunLog | None:
+    """Rank 0's MLflow run (the one a resumed trial started), with the cache's hits logged."""
+    if not tracking:
+        return None
+    run = RunLog.open(
+        tracking, session.trial_id, session.trial_name, config.as_params(), start.run_id
+    )
+    run.log_metrics({"cache_hits": cache.hits, "cache_misses": cache.misses}, start.step)
+    return run
+
+
+class Loop:
+    """A trial's steps, to its last (or its spot notice): each draws a batch and updates the
+    LoRA weights; logging steps average the loss, validation steps sample and score, and
+    checkpoint steps save every rank's state for the session."""
+
+    def __init__(
+        self,
+        config: TrialConfig,
+        session: Session,
+        backbone: Backbone,
+        engine: Any,
+        shards: list[float],
+        generator: torch.Generator,
+        run: RunLog | None,
+        on_step: Callable[[int], None] | None,
+        val_pairs: list,
+    ) -> None:
+        self.config = config
+        self.session = session
+        self.backbone = backbone
+        self.engine = engine
+        self.shards = shards  # every rank's share of the model
+        self.me = rank()
+        self.generator = generator
+        self.run = run
+        self.on_step = on_step
+        self.val_pairs = val_pairs
+        self.losses: list[torch.Tensor] = []  # since the last logging step
+        self.samples: list[Sample] = []  # the last validation's
+        # One process in a sweep: big checkpoints are written out while the next steps train.
+        self.writes = BackgroundWrites(enabled=session.store is not None and len(shards) == 1)
+
+    def train(self, examples: list[dict[str, torch.Tensor]], step: int) -> dict[str, float]:
+        """Train from `step` to the last; the last step's metrics, and the step."""
+        # The examples live on the device for the whole trial (they are small: latents).
+        stacked = {
+            key: torch.stack([e[key] for e in examples]).to(self.backbone.device)
+            for key in examples[0]
+        }
+        if self.writes.enabled:
+            write_checkpoints_with(self.engine, self.writes.submit)
+        metrics: dict[str, float] = {}
+        try:
+            while step < self.config.steps:
+                self.update(stacked, len(examples))
+                step += 1
+                if self.on_step is not None:
+                    self.on_step(step)
+                last = step == self.config.steps
+                metrics = self.measure(step, last)
+                if self.run is not None and metrics:
+                    self.run.log_metrics(metrics, step)
+                stopping = preemption.requested() and not last
+                if step % self.config.checkpoint_every == 0 or last or stopping:
+                    self.checkpoint(step, metrics, last, in_line=last or stopping)
+                    if stopping:
+                        self.stop(step)
+                elif metrics:
+                    self.session.report({**metrics, "step": step})
+        except BaseException:
+            # A checkpoint already on its way is still a good one: let it land, then fail.
+            with contextlib.suppress(Exception):
+                self.writes.close()
+            if self.run is not None:
+                self.run.finish("FAILED")
+            raise
+        self.writes.close()
+        if self.run is not None:
+            self.run.finish()
+        return {**metrics, "step": step}
+
+    def update(self, stacked: dict[str, torch.Tensor], count: int) -> None:
+        """One optimizer step on a batch drawn from the `count` examples."""
+        # The batch is drawn on the device: no host round trip on the step path.
+        # Each rank draws its part of the global batch; DeepSpeed averages their gradients.
+        order = torch.randint(
+            count,
+            (self.config.rank_batch_size,),
+            generator=self.generator,
+            device=self.backbone.device,
+        )
+        batch = {key: stacked[key].index_select(0, order) for key in stacked}
+        loss = self.backbone.loss(self.engine, batch, self.generator)
+        self.engine.backward(loss)
+        self.engine.step()
+        self.losses.append(loss.detach())
+
+    def measure(self, step: int, last: bool) -> dict[str, float]:
+        """The step's metrics: the mean loss at logging steps, the scores at validation steps
+        (rank 0's), and on the last step of a group how the model was shared."""
+        config = self.config
+        metrics: dict[str, float] = {}
+        if step % config.log_every == 0 or last:  # the only host sync: at logging steps
+            metrics["loss"] = torch.stack(self.losses).float().mean().item()
+            self.losses = []
+        validating = last or (config.validate_every and step % config.validate_every == 0)
+        if validating and (self.me == 0 or samples_on_every_rank(self.engine)):
+            scores, self.samples = validate(self.backbone, config, self.val_pairs)
+            if self.me == 0:
+                metrics.update(scores)
+        if last and len(self.shards) > 1:
+            metrics.update({f"shard_fraction_rank{r}": f for r, f in enumerate(self.shards)})
+        return metrics
+
+    def checkpoint(self, step: int, metrics: dict[str, float], last: bool, in_line: bool) -> None:
+        """Save every rank's state at `step` (with the adapter and the samples at the last) and
+        report the step with it: stored in line, or by the background writes (`in_line` asks
+        for the former, which the last checkpoint and a stopping one need)."""
+        self.writes.wait()  # the previous checkpoint is out (or its error raised) first
+        generators = all_ranks(self.generator.get_state())
+        state = {
+            "step": step,
+            "generators": generators,
+            "mlflow_run_id": self.run.run_id if self.run else None,
+            "final_metrics": metrics if last else None,
+        }
+        folder: Path | None = Path(tempfile.mkdtemp(prefix="vdm-checkpoint-"))
+        try:
+            background = self.save(folder, state, in_line)
+            if last:
+                self.save_final(folder)
+            if background:
+                write = functools.partial(write_out, self.run, self.session.store, folder, step)
+                self.writes.submit(write)
+                folder = None  # the background write owns it now; the report goes without it
+            self.session.report({**metrics, "step": step}, folder)
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def save(self, folder: Path, state: dict[str, Any], in_line: bool) -> bool:
+        """Write the checkpoint into `folder`; whether its write-out goes in the background."""
+        queued = self.writes.submitted
+        save_checkpoint(self.engine, folder, state)
+        # A big state's files are being written on the background thread
+        # (write_checkpoints_with): its write-out (MLflow points, upload, manifest) follows
+        # them there. A small state's is done in line: ~15 ms of Python that, queued, held
+        # the GIL against the next steps for longer (~1 % of a tiny trial, BENCHMARKS.md).
+        background = self.writes.submitted > queued and not in_line
+        if not background:
+            self.writes.wait()  # DeepSpeed's files are on disk before they are stored
+            if self.run is not None:
+                self.run.flush()
+        return background
+
+    def save_final(self, folder: Path) -> None:
+        """The trained adapter in the last checkpoint, and with the samples in MLflow."""
+        with full_parameters(self.engine, trainable_only=True):
+            if self.me == 0:
+                self.backbone.save_adapter(folder / "adapter")
+        if self.run is not None:
+            log_final_artifacts(
+                self.run, self.backbone, self.config, self.val_pairs, self.samples, folder
             )
-            batch = {key: stacked[key].index_select(0, order) for key in stacked}
-            loss = backbone.loss(engine, batch, generator)
-            engine.backward(loss)
-            engine.step()
-            step += 1
-            losses.append(loss.detach())
-            if on_step is not None:
-                on_step(step)
 
-            last = step == config.steps
-            metrics = {}
-            if step % config.log_every == 0 or last:  # the only host sync: at logging steps
-                metrics["loss"] = torch.stack(losses).float().mean().item()
-                losses = []
-            validating = last or (config.validate_every and step % config.validate_every == 0)
-            if validating and (me == 0 or samples_on_every_rank(engine)):
-                scores, samples = validate(backbone, config, split.val)
-                if me == 0:
-                    metrics.update(scores)
-            if last and len(shards) > 1:
-                metrics.update({f"shard_fraction_rank{r}": f for r, f in enumerate(shards)})
-            if run is not None and metrics:
-                run.log_metrics(metrics, step)
-            stopping = preemption.requested() and not last
-            if step % config.checkpoint_every == 0 or last or stopping:
-                writes.wait()  # the previous checkpoint is out (or its error raised) first
-                generators = all_ranks(generator.get_state())
-                state = {
-                    "step": step,
-                    "generators": generators,
-                    "mlflow_run_id": run.run_id if run else None,
-                    "final_metrics": metrics if last else None,
-                }
-                folder: Path | None = Path(tempfile.mkdtemp(prefix="vdm-checkpoint-"))
-                try:
-                    queued = writes.submitted
-                    save_checkpoint(engine, folder, state)
-                    # A big state's files are being written on the background thread
-                    # (write_checkpoints_with): its write-out (MLflow points, upload, manifest)
-                    # follows them there. A small state's is done in line: ~15 ms of Python
-                    # that, queued, held the GIL against the next steps for longer (~1 % of a
-                    # tiny trial, BENCHMARKS.md). The last and a stopping one are in line.
-                    background = writes.submitted > queued and not (last or stopping)
-                    if not background:
-                        writes.wait()  # DeepSpeed's files are on disk before they are stored
-                        if run is not None:
-                            run.flush()
-                    if last:
-                        with full_parameters(engine, trainable_only=True):
-                            if me == 0:
-                                backbone.save_adapter(folder / "adapter")
-                        if run is not None:
-                            log_final_artifacts(run, backbone, config, split.val, samples, folder)
-                    if background:
-                        writes.submit(functools.partial(write_out, run, session, folder, step))
-                        folder = None  # the background write owns it now
-                        session.report({**metrics, "step": step})
-                    else:
-                        session.report({**metrics, "step": step}, folder)
-                finally:
-                    if folder is not None:
-                        shutil.rmtree(folder, ignore_errors=True)
-                if stopping:
-                    notice = f"spot notice: checkpointed at step {step}"
-                    print(f"{session.trial_name}: {notice}; stopping for the retry", flush=True)
-                    raise preemption.Preempted(notice)
-            elif metrics:
-                session.report({**metrics, "step": step})
-    except BaseException:
-        # A checkpoint already on its way is still a good one: let it land, then fail.
-        with contextlib.suppress(Exception):
-            writes.close()
-        if run is not None:
-            run.finish("FAILED")
-        raise
-    writes.close()
-    if run is not None:
-        run.finish()
-    if keep_backbone:
-        keep(ident, backbone, engine, compiled=config.compile)
-    return {**metrics, "step": step}
+    def stop(self, step: int) -> None:
+        """Stop on the spot notice, the step's checkpoint saved: the retry resumes from it."""
+        notice = f"spot notice: checkpointed at step {step}"
+        print(f"{self.session.trial_name}: {notice}; stopping for the retry", flush=True)
+        raise preemption.Preempted(notice)
 
 
 def keep(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
@@ -301,13 +418,15 @@ def keep(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
         torch._dynamo.reset()
 
 
-def write_out(run: RunLog | None, session: StoredSession, folder: Path, step: int) -> None:
-    """Store a checkpoint written locally: the MLflow points up to its step first (a resumed
-    trial re-logs only the steps after its checkpoint), then its files and manifest."""
+def write_out(
+    run: RunLog | None, store: Callable[[Path, int], None], folder: Path, step: int
+) -> None:
+    """Store a checkpoint written locally (`Session.store`): the MLflow points up to its step
+    first (a resumed trial re-logs only the steps after its checkpoint), then its files."""
     try:
         if run is not None:
             run.flush()
-        session.store(folder, step)
+        store(folder, step)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -326,125 +445,3 @@ def log_final_artifacts(
             media / f"val_{i}_input_target_prediction.png", strip(pair.x, pair.y, sample.last_frame)
         )
     run.log_artifacts(media, "samples")
-
-
-class StoredSession:
-    """A trial's session in a sweep: checkpoints go to the sweep's storage under the trial's
-    stable key (trainables.checkpoints), metrics to `publish` (Tune's or Train's report)."""
-
-    def __init__(
-        self, storage_uri: str, key: str, trial_name: str, publish: Callable[[dict], None]
-    ) -> None:
-        self.checkpoints = CheckpointStore(Storage(storage_uri), key)
-        self.trial_id = key
-        self.trial_name = trial_name
-        self._publish = publish
-
-    @contextlib.contextmanager
-    def restored(self) -> Iterator[Path | None]:
-        # Rank 0 looks and tells the others: every rank resumes from the same step, and none
-        # lists the trial's folder while rank 0 creates it (pyarrow's local listing can fail
-        # on a folder made under it).
-        step = None
-        if rank() == 0:
-            step = self.checkpoints.latest()
-            self.checkpoints.record_attempt(0 if step is None else step)
-        step = all_ranks(step)[0]
-        if step is None:
-            yield None
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            yield self.checkpoints.restore(step, Path(tmp))
-
-    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None = None) -> None:
-        if checkpoint_dir is not None:
-            self.store(checkpoint_dir, int(metrics["step"]))
-        self._publish(metrics)
-
-    def store(self, checkpoint_dir: Path, step: int) -> None:
-        """Put this rank's checkpoint files on the storage; rank 0 seals the step once every
-        rank's are up."""
-        self.checkpoints.upload(checkpoint_dir, step)
-        barrier()  # every rank's shards are up before the manifest says so
-        if rank() == 0:
-            self.checkpoints.seal(step)
-        barrier()
-
-
-def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
-    """The trial as the resources policy places it: a group of `workers` processes (sharded
-    with ZeRO-3 when the policy spread it because no single card holds it), and gradient
-    checkpointing at full scale, which the policy's memory estimates assume (a spread trial
-    runs uncompiled: compile is for one process). Not part of the trial's identity: the same
-    trial may be placed differently on another cluster."""
-    workers = int(placement.get("workers", 1))
-    changes: dict[str, Any] = {}
-    if workers > trial.workers:
-        check_batch_over_ranks(trial.batch_size, workers, " (placed by the resources policy)")
-        changes.update(workers=workers, zero_stage=3, compile=False)
-    if trial.scale == "full" and not trial.gradient_checkpointing:
-        changes["gradient_checkpointing"] = True
-    return dataclasses.replace(trial, **changes) if changes else trial
-
-
-def tune_trial(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable. `config` = {"trial": {...}, "tracking": {...},
-    "cache_dir": ..., "storage_dir": ...}; a trial with several workers runs them as a group of
-    rank processes in the bundles this Tune trial reserved (trainables.workers)."""
-    import ray
-    from ray import tune
-
-    key = trial_key(config["trial"])
-    placement = config.get("placement", {}).get(placement_key(config["trial"]), {})
-    trial = placed(TrialConfig.from_dict(config["trial"]), placement)
-    if trial.workers > 1:
-        from trainables.workers import run_worker_group
-
-        run_worker_group(trial, config, key, gpus_per_worker=placement.get("gpu", 0.0))
-        return
-    # torch would use every core of the node; a trial owns only its CPU share (and one thread
-    # beats two at tiny sizes on a shared machine).
-    assigned = ray.get_runtime_context().get_assigned_resources()
-    torch.set_num_threads(max(1, int(assigned.get("CPU", 1.0))))
-    share = assigned.get("GPU", 0.0)
-    if 0 < share < 1:  # a fractional trial keeps to its share of the card
-        cap_cuda_memory(share)
-    name = tune.get_context().get_trial_name()
-    with queued_reports(tune.report, TUNE_REPORT_SECONDS) as publish:
-        session = StoredSession(config["storage_dir"], key, name, publish)
-        # From here a spot notice (SIGTERM) means "checkpoint after the current step and stop".
-        with preemption.training():
-            train(
-                trial, session, config.get("tracking"), config.get("cache_dir"), keep_backbone=True
-            )
-
-
-def release_device_memory() -> None:
-    """Between two trials in one process: collect the last trial's model, engine and
-    optimizer (DeepSpeed and peft leave reference cycles) and hand the CUDA allocator's cached
-    blocks back, so the next trial starts from the memory a fresh process would have."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def spot_aware_trainable() -> type:
-    """`tune_trial` as Tune's function trainable class, with the spot-notice handler installed
-    when the trial's actor builds it (in the actor's main thread, where Python allows it)."""
-    from ray.tune.trainable.function_trainable import wrap_function
-
-    class SpotAwareTrial(wrap_function(tune_trial)):
-        def setup(self, config: dict[str, Any]) -> None:
-            preemption.clear()
-            preemption.install()
-            super().setup(config)
-
-        def reset_config(self, new_config: dict[str, Any]) -> bool:
-            # A reused actor starts its next trial without a spot notice left over, and with
-            # the device memory its last trial cached given back.
-            preemption.clear()
-            release_device_memory()
-            return super().reset_config(new_config)
-
-    SpotAwareTrial.__name__ = SpotAwareTrial.__qualname__ = "vdm_trial"
-    return SpotAwareTrial

@@ -9,7 +9,8 @@ rather than with Ray Train: Ray 2.60's Train V2 cannot be handed to a Tuner, and
 placement group of its own, so one-process trials that Tune places in the meantime take the
 freed GPUs and the group waits for the queue to drain (benchmarks/packing: a group started
 100-175 s after the others, GPUs 26-35 % busy). Each rank is a Ray actor pinned to its bundle;
-Ray gives it its own GPU ids, so no two ranks of a group share a device.
+Ray gives it its own GPU ids, so no two ranks of a group share a device. What each rank runs is
+its caller's loop (a training trial's: trainables.sweep_trial.trial_loop).
 
 A rank that fails fails its Tune trial, whose retry (the sweep's `FailureConfig`) starts a
 new group that resumes from the trial's newest complete sharded checkpoint
@@ -18,7 +19,6 @@ new group that resumes from the trial's newest complete sharded checkpoint
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable
@@ -131,45 +131,3 @@ def run_group(
     finally:
         for actor in ranks:
             ray.kill(actor)
-
-
-def trial_loop(loop_config: dict[str, Any], rank: int, publish: Callable[[dict], None]) -> None:
-    """What each rank of a training group runs: the trial's own loop, on its shard."""
-    from trainables.config import TrialConfig
-    from trainables.trial import StoredSession, train
-
-    session = StoredSession(
-        loop_config["storage_dir"],
-        loop_config["trial_key"],
-        loop_config["trial_name"],
-        publish,
-    )
-    train(
-        TrialConfig.from_dict(loop_config["trial"]),
-        session,
-        loop_config.get("tracking"),
-        loop_config.get("cache_dir"),
-    )
-
-
-def run_worker_group(
-    config: Any, tune_config: dict[str, Any], key: str, gpus_per_worker: float
-) -> None:
-    """A training trial of `config.workers` ranks (`config` is its placed TrialConfig)."""
-    from ray import tune
-
-    run_group(
-        trial_loop,
-        {
-            "trial": dataclasses.asdict(config),
-            "tracking": tune_config.get("tracking"),
-            "cache_dir": tune_config.get("cache_dir"),
-            "trial_key": key,
-            "trial_name": tune.get_context().get_trial_name(),
-            "storage_dir": tune_config["storage_dir"],
-        },
-        workers=config.workers,
-        worker_cpus=config.worker_cpus,
-        gpus_per_worker=gpus_per_worker,
-        publish=tune.report,
-    )

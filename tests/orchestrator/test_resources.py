@@ -244,7 +244,7 @@ def rank_loop(config: dict, rank: int, publish) -> None:
 
 def group_trial(config: dict) -> None:
     """A Tune trial that drives a group of ranks in the bundles it reserved, as
-    trainables.workers does for a training trial."""
+    trainables.sweep_trial does for a training trial."""
     from trainables.workers import run_group
 
     placement = config["placement"][placement_key(config["trial"])]
@@ -370,7 +370,7 @@ def test_a_trial_without_a_backbone_is_placed_as_the_backbone_it_runs():
 
 def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
     from trainables.config import TrialConfig
-    from trainables.trial import placed
+    from trainables.sweep_trial import placed
 
     trial = TrialConfig.from_dict(
         {
@@ -482,10 +482,10 @@ def test_every_setting_that_moves_memory_enters_the_key_and_the_estimate():
 
 
 def test_full_scale_trials_are_estimated_with_gradient_checkpointing_as_they_run():
-    """`trainables.trial.placed` turns gradient checkpointing on at full scale whatever the
+    """`trainables.sweep_trial.placed` turns gradient checkpointing on at full scale whatever the
     trial says: its placement is sized for that, not for the setting it was written with."""
     from trainables.config import TrialConfig, memory_settings
-    from trainables.trial import placed
+    from trainables.sweep_trial import placed
 
     full = {"task": "pose", "backbone": "cogvideox", "scale": "full", "weights": "/w"}
     off = {**full, "gradient_checkpointing": False}

@@ -7,7 +7,8 @@ import weakref
 
 import trainables.trial as trial_module
 from trainables.config import TrialConfig
-from trainables.trial import release_device_memory, train
+from trainables.sweep_trial import release_device_memory
+from trainables.trial import train
 
 CONFIG = TrialConfig.from_dict(
     dict(task="hflip", n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0,

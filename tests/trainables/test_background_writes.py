@@ -14,7 +14,8 @@ import trainables.engine as engine_module
 from orchestrator.tracking import start_parent_run
 from trainables.checkpoints import CheckpointStore
 from trainables.config import TrialConfig
-from trainables.trial import StoredSession, train
+from trainables.sweep_trial import StoredSession
+from trainables.trial import train
 
 CONFIG = TrialConfig.from_dict(
     dict(

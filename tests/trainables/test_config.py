@@ -130,7 +130,8 @@ def test_a_real_dataset_must_be_one_the_task_reads() -> None:
 
 
 def test_the_global_batch_is_split_over_ranks_and_said_in_the_params() -> None:
-    from trainables.trial import optim_settings, placed
+    from trainables.sweep_trial import placed
+    from trainables.trial import optim_settings
 
     one = TrialConfig.from_dict({"task": "hflip", "batch_size": 4})
     assert one.rank_batch_size == 4 and one.as_params()["effective_batch_size"] == 4

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 import trainables.kept_backbone as kept
 import trainables.trial as trial_module
 from trainables.config import TrialConfig
-from trainables.trial import release_device_memory, train
+from trainables.sweep_trial import release_device_memory
+from trainables.trial import train
 
 BASE = dict(task="hflip", n=1, steps=2, checkpoint_every=2, log_every=1, alpha=4.0, n_val=1,
             sample_steps=1, height=32, width=32)  # fmt: skip
