@@ -47,7 +47,8 @@ resident set within the phase (Linux's VmHWM, reset through /proc/self/clear_ref
 cannot be reset, `ru_maxrss`, the process's peak so far). Next to them: the estimates of
 `orchestrator.gpu_estimates` for the backbone (its `memory_gb`, the policy's figure with the
 10 % allocator margin and 2 GiB context; each moment's allocations, comparable to the allocated
-peaks) and its seconds per step on the card, where the card is one of `gpu_estimates.CARDS`.
+peaks) and its seconds per step on the card, where the card is one of
+`benchmarks.performance_model.CARDS`.
 They hold for a GPU at the Table 3 settings only: a CPU run, other sizes or `--layers` mark
 them not comparable (and print them for reference).
 
@@ -378,15 +379,15 @@ def encode_prompt(
 
 
 def identify_card(device: Any) -> str | None:
-    """The `gpu_estimates.CARDS` key of this CUDA device, by name ("NVIDIA H200" → h200)."""
+    """The `performance_model.CARDS` key of this CUDA device, by name ("NVIDIA H200" → h200)."""
     import torch
 
-    from orchestrator import gpu_estimates as g
+    from benchmarks.performance_model import CARDS
 
     if device.type != "cuda":
         return None
     compact = torch.cuda.get_device_name(device).lower().replace(" ", "").replace("-", "")
-    return next((key for key in g.CARDS if key in compact), None)
+    return next((key for key in CARDS if key in compact), None)
 
 
 def estimates(name: str, device: Any, card: str | None, config: Any, layers: int | None) -> dict:

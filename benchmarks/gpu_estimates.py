@@ -1,8 +1,9 @@
 """On paper, for GPUs: expected seconds per step and peak memory of each backbone at its Table 3
 settings on 24 / 80 / 141 GB cards, and the share of a card each trial gets.
 
-Everything is computed by `orchestrator.gpu_estimates` (see its docstring for the model and its
-assumptions); this script prints it and first checks that module's constants against the real
+Everything is computed by `orchestrator.gpu_estimates` and `benchmarks.performance_model` (see
+their docstrings for the models and their assumptions); this script prints it and first checks
+the memory model's constants against the real
 classes, built on the meta device (no weights, no memory) from the hub repos' configs in
 `trainables/hub_configs` (the same JSON `orchestrator.gpu_estimates` reads its shapes from):
 - the parameter counts (`gpu_estimates.PARAMS`) of each transformer, VAE, text encoder
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import performance_model as perf
 from orchestrator import gpu_estimates as g
 from trainables.backbones import backbone_class
 from trainables.config import placement_key
@@ -83,7 +85,7 @@ def meta_counts() -> tuple[list[dict], list[dict]]:
 
 
 def card_for(card_gb: float) -> str:
-    return next(key for key, card in g.CARDS.items() if card.memory_gb == card_gb)
+    return next(key for key, card in perf.CARDS.items() if card.memory_gb == card_gb)
 
 
 def share_words(resources) -> str:
@@ -102,8 +104,8 @@ def estimates() -> dict[str, Any]:
             moment: g.with_margins(sum(parts.values()))
             for moment, parts in g.moments_gb(spec).items()
         }
-        anchor = g.paper_seconds(name)
-        anchor_pose = g.paper_seconds(name, "pose")
+        anchor = perf.paper_seconds(name)
+        anchor_pose = perf.paper_seconds(name, "pose")
         # What the peak grows by without gradient checkpointing (its training moment).
         no_checkpointing = (
             g.peak_gb(g.trial_spec(name, gradient_checkpointing=False))[1] - g.peak_gb(spec)[1]
@@ -131,17 +133,17 @@ def estimates() -> dict[str, Any]:
                 # Validation inputs sampled at once within MEMORY_GB (of up to 16).
                 "sample_batch_fits": g.sample_batch(name, 16),
                 "without_checkpointing_extra_gb": no_checkpointing,
-                "paper_card": g.CARDS[spec.paper_card].name,
+                "paper_card": perf.CARDS[spec.paper_card].name,
                 "paper_s_per_step": anchor,
                 "paper_s_per_step_pose": anchor_pose,
-                "step_tflop": g.step_flops(spec) / 1e12,
-                "implied_mfu": g.implied_mfu(spec, anchor),
+                "step_tflop": perf.step_flops(spec) / 1e12,
+                "implied_mfu": perf.implied_mfu(spec, anchor),
             }
         )
-        for key, card in g.CARDS.items():
+        for key, card in perf.CARDS.items():
             resources = policy(name, "full", card.memory_gb)
-            alone = g.seconds_per_step(name, key, anchor)
-            alone_pose = g.seconds_per_step(name, key, anchor_pose)
+            alone = perf.seconds_per_step(name, key, anchor)
+            alone_pose = perf.seconds_per_step(name, key, anchor_pose)
             row = {
                 "backbone": name,
                 "card": card.name,
@@ -159,7 +161,7 @@ def estimates() -> dict[str, Any]:
                 row |= {
                     "zero3_rank_gb": g.zero3_rank_gb(spec, k),
                     "zero3_rank_gb_one_rank_fewer": g.zero3_rank_gb(spec, k - 1),
-                    "zero3_gather_s": g.zero3_gather_seconds(spec, k, key),
+                    "zero3_gather_s": perf.zero3_gather_seconds(spec, k, key),
                 }
             cards.append(row)
     return {"backbones": backbones, "cards": cards, "ablations": ablation_placements()}
@@ -173,7 +175,7 @@ def ablation_placements() -> list[dict[str, Any]]:
 
     trials = [{**t, "scale": "full"} for t in load_sweep("ablations").trials]
     rows = []
-    for card in g.CARDS.values():
+    for card in perf.CARDS.values():
         placement = sweep_placement(trials, card.memory_gb)
         for kind, estimate in placement_estimates(trials, placement).items():
             p = placement[kind]
@@ -299,7 +301,7 @@ def main() -> None:
     parser.add_argument("--skip-meta", action="store_true", help="skip the meta-device checks")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    record: dict[str, Any] = {"cards": {k: vars(c) for k, c in g.CARDS.items()}}
+    record: dict[str, Any] = {"cards": {k: vars(c) for k, c in perf.CARDS.items()}}
     if not args.skip_meta:
         started = time.perf_counter()
         record["params"], record["lora"] = meta_counts()

@@ -145,7 +145,7 @@ def light_placement(config: dict[str, Any]) -> Any:
 def _group_probe(
     config: dict[str, Any], probe: dict[str, Any], name: str, start: float, heavy: bool
 ) -> None:
-    """The product's group: the trial's placement (`placed`) and `trainables.workers.
+    """The product's group: the trial's placement (`with_placement`) and `trainables.workers.
     run_group` in the bundles the trial reserved; each rank sleeps and records its GPU ids."""
     import ray
     from ray import tune

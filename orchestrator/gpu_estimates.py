@@ -1,4 +1,4 @@
-"""On paper, for GPUs: tokens, LoRA size, peak memory and seconds per step of each backbone at
+"""On paper, for GPUs: tokens, LoRA size and peak memory of each backbone at
 its full-scale Table 3 settings (`SPECS`) or at one trial's own settings (`trial_spec`), from the
 models' shapes and parameter counts.
 
@@ -53,23 +53,10 @@ masks), + 4 B of gradients through the block, + 8 B × B × S × h outside the b
 embedding, output projection, loss). VAE workspace: 4 live tensors of its widest stage
 (frames decoded at once × height × width × channels at that stage), which decoding dominates.
 
-What the previous hand estimate (18 / 22 / 60 GB, orchestrator/resources.py) differs in:
-- ltx 17 (was 18): the same peak moment (T5-XXL at prompt encoding): 16.6 GiB with the context
-  and the margin, where the hand estimate rounded 14.5 GB up to 18.
-- cogvideox 24 (was 22): the prompt moment's arithmetic left out the 2 GB of CUDA context and
-  the 10 % allocator margin; with both it is 23.6 GiB. It is the cache-miss moment only:
-  training needs 17.4 and validation 18.6 GiB, so with the prompt embedding cached (or encoded
-  before the transformer is loaded) CogVideoX1.5 would need 19 GB. Either way, one 24 GB card.
-- wan 52 (was 60): the hand estimate counted 4,680 tokens (Wan's native 480×832; Table 3
-  trains at 9×480×720 = 4,050), added the optimizer step's fp32 gradient copy (2.5 GB) to the
-  activations although they are not alive at once, and its 55 GB before the 10 % margin were
-  decimal GB (51 GiB).
-None of these changed a share in `orchestrator.resources.policy`. Then a trial came to keep its
-transformer in host memory until its engine is built (the engine moves it to the device), so the
-cache-miss moments (prompt, latents) no longer hold it: ltx 17 → 13 (still its prompt moment:
-T5-XXL), cogvideox 24 → 19 (its validation now), wan 52 (its validation, unchanged). CogVideoX1.5
-now takes ¼ of an 80 GB card instead of ½, and samples 2 validation inputs at once instead of 8
-(what its 19 GB hold).
+The transformer waits in host memory until the trial's engine is built (the engine moves it
+to the device), so the cache-miss moments (prompt, latents) hold only the other components: the
+model's peak is LTX-Video's prompt moment (T5-XXL, 13 GB), CogVideoX1.5's and Wan2.1's validation
+(19 and 52 GB).
 
 **Measured.** One H200 ran every backbone at Table 3's settings (`benchmarks.full_scale`,
 `MEASURED_GB`): the model held for LTX-Video and Wan2.1 (capped at their estimates they ran),
@@ -77,15 +64,11 @@ and missed CogVideoX1.5's VAE decode (29.4 GiB reserved against 18.6 computed; c
 it ran out of memory). Each moment is therefore raised to at least its measured reserved peak
 (`measured_excess_gb`), which makes ltx 15, cogvideox 32 and wan 54 GB.
 
-**Seconds per step** on another card: the paper's own seconds per step (Table 6, on the card it
-ran on: RTX 4090 for CogVideoX1.5 and LTX-Video, H100 for Wan2.1; Appendix A.3) × the ratio of
-the two cards' dense bf16 tensor throughput (`Card.bf16_tflops`). Assumes the step is
-compute-bound (it is: thousands of tokens per matmul) and that both cards reach the same
-fraction of their peak; a big card usually reaches less of its peak than an RTX 4090 on the same
-work, so figures scaled from the 4090 to an H100/H200 are optimistic, and Wan scaled down to a
-4090 pessimistic. The H200 has the H100's compute (more and faster memory): same figures. A
-card shared by several trials (a ¼ share) is not faster per trial: compute-bound steps of
-trials sharing one card take as long as running them one after another.
+Seconds per step (cards, FLOPs, utilisation) are the benchmarks' business:
+`benchmarks.performance_model`.
+
+One module over 400 lines, on purpose: most of it is this derivation, and the moments, margins,
+measured corrections and the ZeRO-3 split are one computation the resources policy reads.
 """
 
 from __future__ import annotations
@@ -115,31 +98,6 @@ OUTSIDE_BLOCKS_BYTES = 8  # patch embedding, output projection, loss
 VAE_LIVE_TENSORS = 4
 #: ZeRO-3: parameters gathered ahead of use (DeepSpeed prefetches the next block).
 ZERO3_GATHERED_BLOCKS = 2
-
-
-@dataclass(frozen=True)
-class Card:
-    """A GPU class. Throughput: dense (not 2:4-sparse) bf16 tensor-core TFLOPS with fp32
-    accumulation, what torch's bf16 matmuls use."""
-
-    name: str
-    memory_gb: float
-    bf16_tflops: float
-    memory_tb_s: float
-    #: Between two cards of a node, one direction (GB/s).
-    link_gb_s: float
-    link: str
-
-
-#: The card classes of the resources policy. Sources: NVIDIA Ada Lovelace architecture
-#: whitepaper (RTX 4090: 165.2 dense bf16 TFLOPS with fp32 accumulate, 330.4 with sparsity;
-#: its 82.6 TFLOPS is the non-tensor FP32 rate); H100 SXM5 and H200 SXM datasheets (1,979 bf16
-#: TFLOPS "with sparsity", i.e. 989.4 dense; NVLink 4 at 900 GB/s in both directions).
-CARDS: dict[str, Card] = {
-    "rtx4090": Card("RTX 4090", 24.0, 165.2, 1.008, 32.0, "PCIe 4.0 x16, no NVLink"),
-    "h100": Card("H100 SXM5 80 GB", 80.0, 989.4, 3.35, 450.0, "NVLink 4"),
-    "h200": Card("H200 SXM 141 GB", 141.0, 989.4, 4.8, 450.0, "NVLink 4"),
-}
 
 
 @dataclass(frozen=True)
@@ -189,7 +147,8 @@ class Spec:
     #: The VAE's widest stage: (frames at once, None: the whole clip; spatial divisor;
     #: channels; bytes per value).
     vae_stage: tuple[int | None, int, int, int] = (None, 1, 128, 2)
-    #: Where the paper timed it (Table 6; Appendix A.3): a key of `CARDS`.
+    #: Where the paper timed it (Table 6; Appendix A.3): a key of
+    #: `benchmarks.performance_model.CARDS`.
     paper_card: str = "rtx4090"
     #: Per-token linear layers inside a block that see only the context (K/V of a
     #: cross-attention): their FLOPs are per context token, not per video token.
@@ -199,7 +158,7 @@ class Spec:
     sample_batch: int = 1
     #: DeepSpeed's optimizer offload: fp32 master weights and Adam moments on the host.
     offload_optimizer: bool = False
-    #: On at full scale: `trainables.sweep_trial.placed` turns it on for every full-scale trial.
+    #: On at full scale: `trainables.sweep_trial.with_placement` turns it on for every such trial.
     gradient_checkpointing: bool = True
 
 
@@ -587,50 +546,3 @@ def ranks_needed(spec: Spec, card_gb: float, most: int = 64) -> int | None:
         if max(zero3_rank_gb(spec, ranks).values()) <= card_gb:
             return ranks
     return None
-
-
-# ---- seconds per step -------------------------------------------------------------------------
-
-
-def step_flops(spec: Spec) -> float:
-    """Model FLOPs of one training step with gradient checkpointing: the frozen linears' forward,
-    recompute and input-gradient backward (3 × 2 FLOPs per weight and token), attention's
-    forward, recompute and backward (4 × 4·S·S'·h per block and sample). LoRA's own is small.
-    Without checkpointing there is no recompute (2 × 2 and 3 × 4·S·S'·h)."""
-    t = tokens(spec)
-    context = spec.text_tokens + spec.image_tokens if spec.cross_attention else 0
-    per_token = sum(i * o for n, (i, o) in spec.linears.items() if not n.startswith("norm"))
-    per_context = sum(i * o for n, (i, o) in spec.linears.items() if n in spec.context_linears)
-    if spec.cross_attention:  # text- and image-side K/V projections see only the context
-        per_token -= per_context
-    passes = 3 if spec.gradient_checkpointing else 2
-    linear = (
-        passes * 2 * spec.layers * (per_token * t.per_step + per_context * context * spec.batch)
-    )
-    attention = (passes + 1) * 4 * spec.layers * spec.hidden * t.per_block * (t.per_block + context)
-    return linear + attention * spec.batch
-
-
-def implied_mfu(spec: Spec, seconds: float) -> float:
-    """The fraction of its card's peak the paper's step time implies."""
-    return step_flops(spec) / (seconds * CARDS[spec.paper_card].bf16_tflops * 1e12)
-
-
-def paper_seconds(backbone: str, task: str = "") -> float:
-    """The paper's Table 6 seconds per step (the backbone's `paper_seconds_per_step`)."""
-    return backbone_class(backbone).seconds_per_step(task)
-
-
-def seconds_per_step(backbone: str, card: str, anchor_s: float | None = None) -> float:
-    """A step of one trial alone on `card`: the paper's anchor (or `anchor_s`) scaled by the
-    dense bf16 throughput of the paper's card over this one's."""
-    spec = SPECS[backbone]
-    anchor = paper_seconds(backbone) if anchor_s is None else anchor_s
-    return anchor * CARDS[spec.paper_card].bf16_tflops / CARDS[card].bf16_tflops
-
-
-def zero3_gather_seconds(spec: Spec, ranks: int, card: str) -> float:
-    """A lower bound on a ZeRO-3 step's communication: each rank receives (ranks − 1)/ranks of
-    the bf16 transformer three times (forward, recompute, backward) over the card's link."""
-    received = 3 * (ranks - 1) / ranks * 2 * spec.transformer_params
-    return received / (CARDS[card].link_gb_s * 1e9)

@@ -41,9 +41,9 @@ from trainables.devices import cap_cuda_memory as cap_cuda_memory
 #: peaks one H200 measured at these settings (`gpu_estimates.MEASURED_GB`, BENCHMARKS.md;
 #: capped at these figures less the context, all three ran). Without gradient checkpointing
 #: every block keeps its activations (`gpu_estimates.activations_gb`); full-scale trials always
-#: run with it on (`trainables.sweep_trial.placed`); `trainables.config.memory_settings` estimates
-#: them so. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and context
-#: are whole on every rank; the transformer and LoRA state are split).
+#: run with it on (`trainables.sweep_trial.with_placement`); `trainables.config.memory_settings`
+#: estimates them so. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and
+#: context are whole on every rank; the transformer and LoRA state are split).
 MEMORY_GB: dict[str, float] = memory_table()
 
 #: The fractions of one card a single-process trial may get, smallest first.

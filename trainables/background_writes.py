@@ -4,8 +4,8 @@ At full scale a checkpoint is ~1 GB of LoRA and optimizer state: pickled and wri
 disk, then uploaded (seconds to S3) every `checkpoint_every` steps. Here the training thread only
 copies the state (device to host) and queues the rest: DeepSpeed's file writes of a big state
 (`trainables.engine.write_checkpoints_with`), then the MLflow points, the upload and the manifest
-(`trainables.trial.write_out`), in that order on one thread. A small state (a tiny trial's) is
-written and stored in line: its ~25 ms of Python cost less there than queued against the
+(`trainables.trial.store_checkpoint`), in that order on one thread. A small state (a tiny
+trial's) is written and stored in line: its ~25 ms of Python cost less there than queued against the
 training thread's GIL. The next checkpoint and the trial's
 end wait for everything queued and raise its first error on the training thread. Not for groups:
 their writes are collective (barriers), which must stay in step order on every rank. The same

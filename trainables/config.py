@@ -189,7 +189,7 @@ class MemorySettings:
     """The settings of a trial that move its GPU memory, as the trial will run them: unset ones
     take the backbone's defaults (`backbone_defaults(backbone, scale)`, then TrialConfig's own),
     and gradient checkpointing is on at full scale whatever the trial says, because
-    `trainables.sweep_trial.placed` turns it on there."""
+    `trainables.sweep_trial.with_placement` turns it on there."""
 
     backbone: str
     scale: str

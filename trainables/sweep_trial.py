@@ -1,10 +1,10 @@
 """A trial as a sweep runs it: Ray Tune's function trainable (`tune_trial`; the Tuner takes it as
-`spot_aware_trainable`) places the trial as the resources policy says (`placed`) and runs
+`spot_aware_trainable`) places the trial as the resources policy says (`with_placement`) and runs
 `trainables.trial.train` in its own process, or in each rank of a group of processes
 (trainables.workers runs `trial_loop` there), with its checkpoints in the sweep's storage
 (`StoredSession`).
 
-Ray is imported only where it is used: `StoredSession` and `placed` also serve tests and
+Ray is imported only where it is used: `StoredSession` and `with_placement` also serve tests and
 benchmarks that run a trial without it.
 """
 
@@ -74,7 +74,7 @@ class StoredSession:
         barrier()
 
 
-def placed(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
+def with_placement(trial: TrialConfig, placement: dict[str, float]) -> TrialConfig:
     """The trial as the resources policy places it: a group of `workers` processes (sharded
     with ZeRO-3 when the policy spread it because no single card holds it), and gradient
     checkpointing at full scale, which the policy's memory estimates assume (a spread trial
@@ -99,7 +99,7 @@ def tune_trial(config: dict[str, Any]) -> None:
 
     key = trial_key(config["trial"])
     placement = config.get("placement", {}).get(placement_key(config["trial"]), {})
-    trial = placed(TrialConfig.from_dict(config["trial"]), placement)
+    trial = with_placement(TrialConfig.from_dict(config["trial"]), placement)
     if trial.workers > 1:
         run_worker_group(trial, config, key, gpus_per_worker=placement.get("gpu", 0.0))
         return

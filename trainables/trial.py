@@ -136,19 +136,21 @@ def train(
     examples = prepare(backbone, config, videos, cache)
     print(f"{session.trial_name}: {cache.summary()}", flush=True)
     engine, shards = lora_engine(backbone, config)
-    me = rank()
+    this_rank = rank()
     # One generator per rank drives data order, noise and timesteps; every rank's state is in
     # each checkpoint, which is what makes a resumed trial continue bit for bit.
-    generator = torch.Generator(backbone.device).manual_seed(config.seed + me)
-    start = restore(session, engine, generator, me)
+    generator = torch.Generator(backbone.device).manual_seed(config.seed + this_rank)
+    start = restore(session, engine, generator, this_rank)
     if start.finished(config.steps):
-        result = report_finished(session, tracking, start, me)
+        result = report_finished(session, tracking, start, this_rank)
     else:
-        run = open_run(tracking, session, config, start, cache) if me == 0 else None
+        run = open_run(tracking, session, config, start, cache) if this_rank == 0 else None
         loop = Loop(config, session, backbone, engine, shards, generator, run, on_step, split.val)
         result = loop.train(examples, start.step)
     if keep_backbone:
-        keep((config.backbone, config.scale, config.weights), backbone, engine, config.compile)
+        keep_for_next_trial(
+            (config.backbone, config.scale, config.weights), backbone, engine, config.compile
+        )
     return result
 
 
@@ -204,23 +206,23 @@ class Start:
         return self.final_metrics is not None and self.step >= steps
 
 
-def restore(session: Session, engine: Any, generator: torch.Generator, me: int) -> Start:
+def restore(session: Session, engine: Any, generator: torch.Generator, this_rank: int) -> Start:
     """Load the session's checkpoint, if any, into the engine and this rank's generator."""
     with session.restored() as directory:
         if directory is None:
             return Start()
         state = load_checkpoint(engine, directory)
-        generator.set_state(state["generators"][me])
+        generator.set_state(state["generators"][this_rank])
         return Start(state["step"], state.get("mlflow_run_id"), state.get("final_metrics"))
 
 
 def report_finished(
-    session: Session, tracking: dict[str, str] | None, start: Start, me: int
+    session: Session, tracking: dict[str, str] | None, start: Start, this_rank: int
 ) -> dict[str, float]:
     """A trial that finished before the driver lost track of it (a lagging snapshot): report
     the result again, train and log nothing; only close its MLflow run if the loss came
     between the final checkpoint and the run's end."""
-    if tracking and me == 0 and start.run_id is not None:
+    if tracking and this_rank == 0 and start.run_id is not None:
         RunLog.open(tracking, session.trial_id, session.trial_name, {}, start.run_id).finish()
     session.report({**start.final_metrics, "step": start.step})
     return {**start.final_metrics, "step": start.step}
@@ -265,7 +267,7 @@ class Loop:
         self.backbone = backbone
         self.engine = engine
         self.shards = shards  # every rank's share of the model
-        self.me = rank()
+        self.this_rank = rank()
         self.generator = generator
         self.run = run
         self.on_step = on_step
@@ -339,9 +341,9 @@ class Loop:
             metrics["loss"] = torch.stack(self.losses).float().mean().item()
             self.losses = []
         validating = last or (config.validate_every and step % config.validate_every == 0)
-        if validating and (self.me == 0 or samples_on_every_rank(self.engine)):
+        if validating and (self.this_rank == 0 or samples_on_every_rank(self.engine)):
             scores, self.samples = validate(self.backbone, config, self.val_pairs)
-            if self.me == 0:
+            if self.this_rank == 0:
                 metrics.update(scores)
         if last and len(self.shards) > 1:
             metrics.update({f"shard_fraction_rank{r}": f for r, f in enumerate(self.shards)})
@@ -365,7 +367,9 @@ class Loop:
             if last:
                 self.save_final(folder)
             if background:
-                write = functools.partial(write_out, self.run, self.session.store, folder, step)
+                write = functools.partial(
+                    store_checkpoint, self.run, self.session.store, folder, step
+                )
                 self.writes.submit(write)
                 folder = None  # the background write owns it now; the report goes without it
             self.session.report({**metrics, "step": step}, folder)
@@ -391,7 +395,7 @@ class Loop:
     def save_final(self, folder: Path) -> None:
         """The trained adapter in the last checkpoint, and with the samples in MLflow."""
         with full_parameters(self.engine, trainable_only=True):
-            if self.me == 0:
+            if self.this_rank == 0:
                 self.backbone.save_adapter(folder / "adapter")
         if self.run is not None:
             log_final_artifacts(
@@ -405,7 +409,7 @@ class Loop:
         raise preemption.Preempted(notice)
 
 
-def keep(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
+def keep_for_next_trial(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
     """Keep the backbone for this process's next trial, unless its blocks were compiled (then
     torch's compiled code, which holds on to the model, is let go too) or ZeRO-3 partitioned
     it (its weights are DeepSpeed shards now, which only that engine could gather)."""
@@ -418,7 +422,7 @@ def keep(ident: tuple, backbone: Backbone, engine: Any, compiled: bool) -> None:
         torch._dynamo.reset()
 
 
-def write_out(
+def store_checkpoint(
     run: RunLog | None, store: Callable[[Path, int], None], folder: Path, step: int
 ) -> None:
     """Store a checkpoint written locally (`Session.store`): the MLflow points up to its step

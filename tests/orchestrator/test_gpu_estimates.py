@@ -1,4 +1,4 @@
-"""The on-paper GPU estimates: token counts, LoRA sizes, memory moments and scaled step times,
+"""The on-paper GPU estimates: token counts, LoRA sizes, memory moments,
 checked against figures computed by hand, at Table 3's settings and at a trial's own. Plain
 arithmetic: only the tests that read the resources policy or the backbones' defaults import
 torch (tests/trainables/test_full_size_configs.py checks the shapes against the real models)."""
@@ -173,24 +173,6 @@ def test_memory_table_reproduces_the_policy_estimates():
     assert MEMORY_GB == g.memory_table()
 
 
-def test_seconds_per_step_scale_with_dense_bf16_throughput():
-    # CogVideoX1.5: 1.8 s on an RTX 4090 (165.2 TFLOPS) → 1.8 × 165.2 / 989.4 on an H100.
-    assert g.seconds_per_step("cogvideox", "h100", anchor_s=1.8) == pytest.approx(0.3005, 1e-3)
-    assert g.seconds_per_step("cogvideox", "rtx4090", anchor_s=1.8) == pytest.approx(1.8)
-    # Wan2.1: 1.26 s on an H100 → ×6 on an RTX 4090; the H200 computes as fast as the H100.
-    assert g.seconds_per_step("wan", "rtx4090", anchor_s=1.26) == pytest.approx(7.546, 1e-3)
-    assert g.seconds_per_step("wan", "h200", anchor_s=1.26) == pytest.approx(1.26)
-
-
-def test_step_flops_and_the_paper_anchors_imply_a_plausible_utilisation():
-    # CogVideoX: 6 × 42 × (4·3072² + 2·3072·12288) × 5852 + 16 × 42 × 3072 × 2926² × 2.
-    linear = 6 * 42 * (4 * 3072**2 + 2 * 3072 * 12288) * 5852
-    attention = 16 * 42 * 3072 * 2926**2 * 2
-    assert g.step_flops(g.SPECS["cogvideox"]) == pytest.approx(linear + attention)
-    for backbone, anchor in (("cogvideox", 1.8), ("ltx", 1.8), ("wan", 1.26)):
-        assert 0.2 < g.implied_mfu(g.SPECS[backbone], anchor) < 0.8, backbone
-
-
 def test_zero3_ranks_for_wan_on_24_gb_cards():
     wan = g.SPECS["wan"]
     # The transformer is not on the GPU at prompt encoding (a ZeRO-3 trial loads it on the
@@ -202,10 +184,6 @@ def test_zero3_ranks_for_wan_on_24_gb_cards():
     assert g.ranks_needed(wan, 24.0) == 4
     assert g.ranks_needed(wan, 16.0) is None
     assert g.ranks_needed(wan, 80.0) == 1
-    # All-gathers over PCIe: 3 × 2/3 × 32.8 GB at 32 GB/s.
-    assert g.zero3_gather_seconds(wan, 3, "rtx4090") == pytest.approx(
-        3 * 2 / 3 * 2 * 16_394_878_784 / 32e9
-    )
 
 
 def test_validation_samples_as_many_inputs_at_once_as_the_reserved_memory_holds():
@@ -307,8 +285,6 @@ def test_without_gradient_checkpointing_every_block_keeps_its_activations():
     assert g.activations_gb(spec) * GIB == pytest.approx(kept)
     moment, peak = g.peak_gb(spec)
     assert moment == "training" and peak > 2 * model_peak(g.SPECS["cogvideox"])[1]
-    # And the step does more work: no recompute, so fewer FLOPs.
-    assert g.step_flops(spec) < g.step_flops(g.SPECS["cogvideox"])
 
 
 def test_more_validation_inputs_at_once_move_the_validation_moment():

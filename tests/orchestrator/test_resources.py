@@ -370,7 +370,7 @@ def test_a_trial_without_a_backbone_is_placed_as_the_backbone_it_runs():
 
 def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
     from trainables.config import TrialConfig
-    from trainables.sweep_trial import placed
+    from trainables.sweep_trial import with_placement
 
     trial = TrialConfig.from_dict(
         {
@@ -382,13 +382,13 @@ def test_a_spread_trial_runs_sharded_and_full_scale_checkpoints_gradients():
             "batch_size": 3,
         }  # the global batch: one example on each of 3 ranks
     )
-    spread = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 3})
+    spread = with_placement(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 3})
     assert (spread.workers, spread.zero_stage, spread.gradient_checkpointing) == (3, 3, True)
     assert not spread.compile  # compile is for one process: a spread trial runs uncompiled
-    alone = placed(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 1})
+    alone = with_placement(trial, {"cpu": 1.0, "gpu": 1.0, "workers": 1})
     assert (alone.workers, alone.zero_stage, alone.gradient_checkpointing) == (1, 2, True)
     tiny = TrialConfig.from_dict({"task": "hflip"})
-    assert placed(tiny, {"cpu": 1.0, "gpu": 0.25, "workers": 1}) == tiny
+    assert with_placement(tiny, {"cpu": 1.0, "gpu": 0.25, "workers": 1}) == tiny
 
 
 def failing_rank(config: dict, rank: int, publish) -> None:
@@ -482,19 +482,22 @@ def test_every_setting_that_moves_memory_enters_the_key_and_the_estimate():
 
 
 def test_full_scale_trials_are_estimated_with_gradient_checkpointing_as_they_run():
-    """`trainables.sweep_trial.placed` turns gradient checkpointing on at full scale whatever the
-    trial says: its placement is sized for that, not for the setting it was written with."""
+    """`trainables.sweep_trial.with_placement` turns gradient checkpointing on at full scale
+    whatever the trial says: its placement is sized for that, not for the setting it was written
+    with."""
     from trainables.config import TrialConfig, memory_settings
-    from trainables.sweep_trial import placed
+    from trainables.sweep_trial import with_placement
 
     full = {"task": "pose", "backbone": "cogvideox", "scale": "full", "weights": "/w"}
     off = {**full, "gradient_checkpointing": False}
     assert memory_settings(off).gradient_checkpointing is True
     assert placement_key(off) == placement_key({**full, "gradient_checkpointing": True})
-    assert placed(TrialConfig.from_dict(off), {"workers": 1}).gradient_checkpointing is True
+    assert with_placement(TrialConfig.from_dict(off), {"workers": 1}).gradient_checkpointing is True
     tiny = {"task": "pose"}
     assert memory_settings(tiny).gradient_checkpointing is False
-    assert placed(TrialConfig.from_dict(tiny), {"workers": 1}).gradient_checkpointing is False
+    assert (
+        with_placement(TrialConfig.from_dict(tiny), {"workers": 1}).gradient_checkpointing is False
+    )
 
 
 def test_the_key_is_the_same_from_the_sweep_dict_and_from_the_resolved_trial():

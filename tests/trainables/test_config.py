@@ -130,15 +130,15 @@ def test_a_real_dataset_must_be_one_the_task_reads() -> None:
 
 
 def test_the_global_batch_is_split_over_ranks_and_said_in_the_params() -> None:
-    from trainables.sweep_trial import placed
+    from trainables.sweep_trial import with_placement
     from trainables.trial import optim_settings
 
     one = TrialConfig.from_dict({"task": "hflip", "batch_size": 4})
     assert one.rank_batch_size == 4 and one.as_params()["effective_batch_size"] == 4
-    spread = placed(one, {"workers": 4, "gpu": 1.0})  # as the policy spreads it
+    spread = with_placement(one, {"workers": 4, "gpu": 1.0})  # as the policy spreads it
     assert (spread.workers, spread.rank_batch_size) == (4, 1)
     assert optim_settings(spread).batch_size == 1  # DeepSpeed's micro batch: a rank's part
     params = spread.as_params()
     assert (params["effective_batch_size"], params["batch_size_per_rank"]) == (4, 1)
     with pytest.raises(ValueError, match="bad batch_size 4 .* over 3 ranks"):
-        placed(one, {"workers": 3, "gpu": 1.0})
+        with_placement(one, {"workers": 3, "gpu": 1.0})

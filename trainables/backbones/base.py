@@ -260,7 +260,8 @@ class Backbone(abc.ABC):
     #: The repo's pretrained micro weights (hub layout); None: no `micro` scale.
     micro_folder: ClassVar[Path | None] = None
     #: A full-scale step's seconds per task in the paper (Table 6; "default": tasks it did not
-    #: time on this backbone), and the card it ran on (a key of `orchestrator.gpu_estimates.CARDS`).
+    #: time on this backbone), and the card it ran on (a key of
+    #: `benchmarks.performance_model.CARDS`).
     paper_seconds_per_step: ClassVar[dict[str, float]]
     paper_card: ClassVar[str]
     #: VAE temporal compression: a video must have 1 + k·frame_stride frames.
