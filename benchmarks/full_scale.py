@@ -442,7 +442,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from trainables.config import TrialConfig
     from trainables.engine import build_engine, rank
     from trainables.lora import add_lora, trainable_parameters
-    from trainables.sweep_trial import placed
+    from trainables.sweep_trial import with_placement
     from trainables.trial import optim_settings, validate
 
     device = default_device()
@@ -460,7 +460,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
             width=args.width,
         )
     )
-    config = placed(trial, {})  # as a sweep places a full-scale trial: gradient checkpointing
+    config = with_placement(trial, {})  # as a sweep places a full-scale trial: checkpointing
     memory = PeakMemory(device)
     allocator_cap_gb = None
     if args.cap_at_estimate and device.type == "cuda":
