@@ -20,8 +20,9 @@ from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import LOADERS
 from trainables.backbones import micro_weights, paper_seconds_per_step
-from trainables.backbones.base import SCALES, weights_digest
+from trainables.backbones.base import SCALES
 from trainables.config import TrialConfig
+from trainables.weights import weights_digest
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -174,7 +175,7 @@ def apply_data(trials: list[dict], items: list[str]) -> list[dict]:
 def check_weights(backbone: str, path: str) -> None:
     """Before anything starts: the folder exists with the hub layout the backbone reads."""
     from trainables.backbones import backbone_class, backbone_names
-    from trainables.backbones.base import require_folder
+    from trainables.weights import require_folder
 
     if backbone not in backbone_names():
         raise ValueError(

@@ -78,7 +78,7 @@ def test_unreachable_storage_is_one_line_and_no_gpu_is_said_first(capsys):
     assert main(argv) == 2
     out, err = capsys.readouterr()
     from trainables.backbones import micro_weights
-    from trainables.backbones.base import weights_digest
+    from trainables.weights import weights_digest
 
     digest = weights_digest(micro_weights("ltx"))
     assert out.splitlines()[0].endswith(  # the first line says which weights run

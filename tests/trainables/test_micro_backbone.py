@@ -10,10 +10,10 @@ import pytest
 
 from tasks import get_task
 from trainables.backbones import backbone_scales, load, micro_weights
-from trainables.backbones.base import weights_digest
 from trainables.backbones.ltx import LTXVideo
 from trainables.config import TrialConfig
 from trainables.trial import train
+from trainables.weights import weights_digest
 
 MAX_MB = 20
 

@@ -11,7 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from trainables import pretrain_micro
 from trainables.backbones import load
-from trainables.backbones.base import to_unit_range, weights_digest
+from trainables.backbones.base import to_unit_range
+from trainables.weights import weights_digest
 
 FEW = [
     "--clips=4",

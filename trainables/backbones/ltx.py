@@ -22,7 +22,6 @@ import numpy as np
 from PIL import Image
 
 from trainables.backbones.base import (
-    MICRO_WEIGHTS,
     TINY_T5,
     Backbone,
     Sample,
@@ -33,6 +32,7 @@ from trainables.backbones.base import (
     seeded,
     to_unit_range,
 )
+from trainables.weights import MICRO_WEIGHTS
 
 # torch, diffusers and transformers are imported where they are used: reading the backbone's
 # facts (`LTXVideo.defaults`, …, as a sweep's --dry-run does for thousands of trials, and
