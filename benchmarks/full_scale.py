@@ -1,7 +1,7 @@
 """Full-size backbones with random weights, trained and sampled as a full-scale trial runs them:
 seconds per LoRA step, peak memory and sampling time, next to `orchestrator.gpu_estimates`.
 
-"Ready for a GPU": on one card (bf16, `trainables.backbones.base.default_device/default_dtype`)
+"Ready for a GPU": on one card (bf16, `trainables.backbones.default_device/default_dtype`)
 this is the first measurement of what the estimates only compute. Random weights time the same
 as real ones, and nothing is downloaded. Per backbone (`--backbones`), one at a time, each freed
 before the next (CUDA peak statistics reset per phase):
@@ -27,7 +27,7 @@ before the next (CUDA peak statistics reset per phase):
   no blocks and the tokenizer's vocabulary (full width: the embeddings have the shapes and masks
   of the real ones, at no cost); for CPU runs, where a random full-vocabulary encoder takes ~35 s
   to initialize (UMT5's 256k × 4096 embedding). No tokenizer can be downloaded: both use the
-  in-memory T5 tokenizer of `trainables.backbones.base.tiny_t5_tokenizer` (its ids lie within
+  in-memory T5 tokenizer of `trainables.backbones.tiny_t5_tokenizer` (its ids lie within
   every vocabulary; the token count of the prompt differs from the hub tokenizer's, the padded
   length does not).
 - *latents*: the trial's latent-cache miss, `backbone.prepare_example` of each training video
@@ -340,7 +340,7 @@ def encode_prompt(
     `built()` is called once the encoder is built: building it from a config briefly holds a
     second embedding table (T5's stack makes its own before it is tied to the shared one), which
     loading its weights does not."""
-    from trainables.backbones.base import DEFAULT_PROMPT, tiny_t5_tokenizer
+    from trainables.backbones import DEFAULT_PROMPT, tiny_t5_tokenizer
     from trainables.hub_configs import hub_config
 
     config = hub_config(name, "text_encoder")
@@ -437,8 +437,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from tasks import get_task, render
-    from trainables.backbones import backbone_class
-    from trainables.backbones.base import default_device, default_dtype
+    from trainables.backbones import backbone_class, default_device, default_dtype
     from trainables.config import TrialConfig
     from trainables.engine import build_engine, rank
     from trainables.lora import add_lora, trainable_parameters

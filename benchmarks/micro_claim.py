@@ -57,8 +57,7 @@ def random_transformer_folder(root: Path, seed: int) -> Path:
     """A copy of the micro folder whose transformer is the architecture's seeded random init."""
     from diffusers import LTXVideoTransformer3DModel
 
-    from trainables.backbones import micro_weights
-    from trainables.backbones.base import seeded
+    from trainables.backbones import micro_weights, seeded
     from trainables.backbones.ltx import LTXVideo
 
     folder = root / f"ltx-micro-random{seed}"

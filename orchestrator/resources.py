@@ -26,7 +26,7 @@ from orchestrator.gpu_estimates import (
     trial_spec,
     zero3_rank_gb,
 )
-from trainables.backbones.base import SCALES
+from trainables.backbones import SCALES
 from trainables.config import MemorySettings, backbone_and_scale, memory_settings, placement_key
 
 # Applied in the trial itself (trainables), re-exported here with the rest of the policy.

@@ -19,8 +19,7 @@ from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, shares,
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import LOADERS
-from trainables.backbones import micro_weights, paper_seconds_per_step
-from trainables.backbones.base import SCALES
+from trainables.backbones import SCALES, micro_weights, paper_seconds_per_step
 from trainables.config import TrialConfig
 from trainables.weights import weights_digest
 

@@ -1,4 +1,7 @@
-"""Named sweeps: one module per sweep in this package, each defining `SWEEP`, looked up by name."""
+"""Named sweeps: one module per sweep in this package, each defining `SWEEP`, looked up by name.
+
+Every module of this package whose name does not start with an underscore is a sweep, named by
+its module (docs/extending.md); `_paper` holds the protocol facts several sweeps share."""
 
 from __future__ import annotations
 
@@ -38,7 +41,9 @@ class Sweep:
 
 
 def sweep_names() -> list[str]:
-    return sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "paper")
+    return sorted(
+        info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")
+    )
 
 
 def load_sweep(name: str) -> Sweep:

@@ -1,7 +1,7 @@
 """Tables 1 and 8: CogVideoX1.5, one factor at a time around quadratic / QKVO / rank 64."""
 
 from search_spaces import Sweep, Table
-from search_spaces.paper import ABLATION_MODULES, RANKS, study_trials, unique
+from search_spaces._paper import ABLATION_MODULES, RANKS, study_trials, unique
 from tasks.transitions import TRAJECTORIES
 
 DEFAULT = {"trajectory": "quadratic", "modules": "QKVO", "rank": 64}

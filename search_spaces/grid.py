@@ -4,7 +4,7 @@ want every interaction the paper's one-factor ablations leave out."""
 from itertools import product
 
 from search_spaces import Sweep, Table
-from search_spaces.paper import BACKBONES, NS, RANKS, STUDY_TASKS, cogvideox_steps
+from search_spaces._paper import BACKBONES, NS, RANKS, STUDY_TASKS, cogvideox_steps
 from tasks.transitions import TRAJECTORIES
 
 MODULES = ("QK", "VO", "QKVO", "all-linear", "QKVO+FF")

@@ -1,7 +1,7 @@
 """§4.1–4.4: every task at the n the paper shows, CogVideoX1.5 at its default settings."""
 
 from search_spaces import Sweep, Table
-from search_spaces.paper import cogvideox_steps
+from search_spaces._paper import cogvideox_steps
 
 ONE_SHOT = ("zoom", "hflip", "vflip", "rot45", "rot90", "shear", "style_transfer",
             "image_to_segmentation", "segmentation_to_image")  # fmt: skip

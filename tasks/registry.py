@@ -185,12 +185,14 @@ def _is_base(cls: type[Task]) -> bool:
 
 @functools.cache
 def _discover() -> None:
-    """Import every module of tasks.catalog; their Task subclasses register on definition.
-    Once per process: validating thousands of trial configs asks for the names each time."""
+    """Import every task module of tasks.catalog (those whose names do not start with an
+    underscore); their Task subclasses register on definition. Once per process: validating
+    thousands of trial configs asks for the names each time."""
     from tasks import catalog
 
     for module in pkgutil.iter_modules(catalog.__path__):
-        importlib.import_module(f"{catalog.__name__}.{module.name}")
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{catalog.__name__}.{module.name}")
 
 
 def task_names() -> list[str]:

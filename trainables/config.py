@@ -12,13 +12,14 @@ from typing import Any
 
 from tasks import TRAJECTORIES, get_task, task_names
 from trainables.backbones import (
+    DEFAULT_PROMPT,
+    LORA_GROUPS,
     backbone_defaults,
     backbone_names,
     backbone_scales,
     min_sample_steps,
     size_multiple,
 )
-from trainables.backbones.base import DEFAULT_PROMPT, LORA_GROUPS
 
 
 @dataclass(frozen=True)

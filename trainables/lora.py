@@ -6,7 +6,7 @@ import torch
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 
-from trainables.backbones.base import Backbone, seeded
+from trainables.backbones import Backbone, seeded
 
 
 def add_lora(backbone: Backbone, group: str, rank: int, alpha: float, seed: int) -> list[str]:

@@ -37,7 +37,7 @@ import torch
 
 from tasks.sources import natural_image, validation_index
 from tasks.transitions import render
-from trainables.backbones.base import DEFAULT_PROMPT, seeded, to_unit_range
+from trainables.backbones import DEFAULT_PROMPT, seeded, to_unit_range
 from trainables.backbones.ltx import LTXVideo
 from trainables.pretraining_clips import clip
 

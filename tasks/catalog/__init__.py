@@ -1,1 +1,2 @@
-"""One task per module; importing a module registers its task (see tasks.registry)."""
+"""One task per module, named by its module; importing it registers the task (tasks.registry).
+Modules whose names start with an underscore (`_rotation`) hold what several tasks share."""

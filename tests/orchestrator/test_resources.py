@@ -37,8 +37,7 @@ CARDS = (24.0, 80.0, 141.0, None)
 
 
 def test_memory_estimates_cover_every_backbone():
-    from trainables.backbones import backbone_names
-    from trainables.backbones.base import SCALES
+    from trainables.backbones import SCALES, backbone_names
 
     assert sorted(MEMORY_GB) == backbone_names()
     assert all(policy(b, s, 80.0).workers == 1 for b in MEMORY_GB for s in SCALES if b != "wan")

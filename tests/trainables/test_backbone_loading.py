@@ -81,7 +81,7 @@ def test_frames_must_fit_the_vae_time_compression():
 
 def test_every_backbone_class_declares_its_facts():
     from benchmarks.performance_model import CARDS
-    from trainables.backbones.base import LORA_GROUPS
+    from trainables.backbones import LORA_GROUPS
 
     for name in backbone_names():
         backbone = backbone_class(name)

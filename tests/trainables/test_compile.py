@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 import trainables.kept_backbone as kept
-from trainables.backbones.base import Backbone
+from trainables.backbones import Backbone
 from trainables.config import TrialConfig
 from trainables.trial import train
 

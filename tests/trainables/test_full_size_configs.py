@@ -17,8 +17,7 @@ import pytest
 import torch
 
 from orchestrator import gpu_estimates as g
-from trainables.backbones import backbone_class, backbone_defaults
-from trainables.backbones.base import LORA_GROUPS
+from trainables.backbones import LORA_GROUPS, backbone_class, backbone_defaults
 from trainables.hub_configs import build_on_meta, hub_config, hub_folder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainables.backbones import backbone_class, load
-from trainables.backbones.base import DEFAULT_PROMPT, tiny_t5_tokenizer
+from trainables.backbones import DEFAULT_PROMPT, backbone_class, load, tiny_t5_tokenizer
 
 #: sentencepiece's piece types (sentencepiece_model.proto).
 NORMAL, UNKNOWN, CONTROL = 1, 2, 3

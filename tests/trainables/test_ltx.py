@@ -11,8 +11,13 @@ from safetensors.torch import load_file
 
 from tests.conftest import Preempted
 from tests.tolerances import assert_latents_close, assert_videos_close
-from trainables.backbones import backbone_defaults, backbone_names, load
-from trainables.backbones.base import DEFAULT_PROMPT, to_unit_range
+from trainables.backbones import (
+    DEFAULT_PROMPT,
+    backbone_defaults,
+    backbone_names,
+    load,
+    to_unit_range,
+)
 from trainables.backbones.ltx import LTXVideo
 from trainables.config import TrialConfig
 from trainables.lora import adapted_modules, add_lora, trainable_parameters

@@ -10,8 +10,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from trainables import pretrain_micro
-from trainables.backbones import load
-from trainables.backbones.base import to_unit_range
+from trainables.backbones import load, to_unit_range
 from trainables.weights import weights_digest
 
 FEW = [

@@ -1,6 +1,8 @@
 """Backbone registry: one module per video diffusion model in this package, looked up by name.
 
-A backbone's facts are the class attributes of the one `Backbone` subclass its module defines
+Every module of this package whose name does not start with an underscore is a backbone, named
+by its module (docs/extending.md); `_base` holds the contract they share, re-exported here. A
+backbone's facts are the class attributes of the one `Backbone` subclass its module defines
 (`backbone_class`); reading them imports neither torch nor diffusers."""
 
 from __future__ import annotations
@@ -11,9 +13,23 @@ import os
 import pkgutil
 from pathlib import Path
 
-from trainables.backbones.base import Backbone, Sample
+from trainables.backbones._base import (
+    DEFAULT_PROMPT,
+    LORA_GROUPS,
+    SCALES,
+    Backbone,
+    Sample,
+    default_device,
+    default_dtype,
+    seeded,
+    tiny_t5_tokenizer,
+    to_unit_range,
+)
 
 __all__ = [
+    "DEFAULT_PROMPT",
+    "LORA_GROUPS",
+    "SCALES",
     "Backbone",
     "Sample",
     "backbone_class",
@@ -25,9 +41,12 @@ __all__ = [
     "min_sample_steps",
     "paper_seconds_per_step",
     "size_multiple",
+    "default_device",
+    "default_dtype",
+    "seeded",
+    "tiny_t5_tokenizer",
+    "to_unit_range",
 ]
-
-_NOT_BACKBONES = {"base"}
 
 
 def backbone_names() -> list[str]:
@@ -39,7 +58,7 @@ def _backbone_modules() -> tuple[str, ...]:
     """Listed once per process: validating thousands of trial configs asks for them each time."""
     return tuple(
         sorted(
-            info.name for info in pkgutil.iter_modules(__path__) if info.name not in _NOT_BACKBONES
+            info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")
         )
     )
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from trainables.backbones.base import (
+from trainables.backbones._base import (
     TINY_T5,
     Backbone,
     Sample,

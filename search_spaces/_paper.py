@@ -1,6 +1,6 @@
 """The paper's protocol facts that several sweeps share (SPEC §4, Tables 4 and 5).
 
-Not a sweep itself: `sweep_names()` skips this module.
+Not a sweep: its leading underscore keeps it out of `sweep_names()`.
 """
 
 from __future__ import annotations
