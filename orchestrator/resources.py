@@ -37,9 +37,10 @@ from trainables.devices import cap_cuda_memory as cap_cuda_memory
 #: checkpointing on** (a trial at other settings is sized by its own, `trial_estimate`):
 #: ltx 15, cogvideox 32, wan 54. Derived in `orchestrator.gpu_estimates` from the models'
 #: parameter and token counts (the largest of the prompt-encoding, latent-encoding, training
-#: and validation moments, +10 % for the allocator and 2 GB of CUDA context), raised to the
-#: peaks one H200 measured at these settings (`gpu_estimates.MEASURED_GB`, BENCHMARKS.md;
-#: capped at these figures less the context, all three ran). Without gradient checkpointing
+#: and validation moments, +10 % for the allocator and 2 GB of CUDA context), each moment at
+#: least the reserved peak measured on an H200 at these settings (`gpu_estimates.MEASURED_GB`;
+#: BENCHMARKS.md has the run, in which each trial, capped at its figure less the context,
+#: finished). Without gradient checkpointing
 #: every block keeps its activations (`gpu_estimates.activations_gb`); full-scale trials always
 #: run with it on (`trainables.sweep_trial.with_placement`); `trainables.config.memory_settings`
 #: estimates them so. Several ranks: `gpu_estimates.ranks_needed` (activations, VAE, encoders and

@@ -54,7 +54,7 @@ def groups_first(
     sweep's own order. A group needs several whole cards at once: placed first, it gets them
     while the cluster is empty; placed among small shares, it waits until enough cards are
     empty at the same time (benchmarks/packing: 12 % of the GPU time idle that way). Sorting
-    every trial by size was worse: each size then starts as a block, and the fresh actors of a
+    every trial by size would be worse: each size then starts as a block, and the fresh actors of a
     new size start (~40 s of imports) with the cluster idle. Which trials the sweep has
     (`orchestrator.identity`) does not depend on the order."""
 

@@ -383,8 +383,8 @@ class Loop:
         save_checkpoint(self.engine, folder, state)
         # A big state's files are being written on the background thread
         # (write_checkpoints_with): its write-out (MLflow points, upload, manifest) follows
-        # them there. A small state's is done in line: ~15 ms of Python that, queued, held
-        # the GIL against the next steps for longer (~1 % of a tiny trial, BENCHMARKS.md).
+        # them there. A small state's is done in line: ~15 ms of Python that, queued, would
+        # hold the GIL against the next steps for longer (~1 % of a tiny trial, BENCHMARKS.md).
         background = self.writes.submitted > queued and not in_line
         if not background:
             self.writes.wait()  # DeepSpeed's files are on disk before they are stored

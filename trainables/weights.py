@@ -96,7 +96,7 @@ def canonicalize_safetensors_header(path: Path) -> None:
 
     safetensors writes its `__metadata__` map in the Rust HashMap's order, which is seeded per
     process ("format" and "lora_adapter_metadata" swap places run to run), so the same tensors
-    and metadata gave different bytes. Written by hand: no library option orders the header.
+    and metadata would give different bytes. Written by hand: no library option orders the header.
     The tensor entries carry their own offsets, so only the header's bytes change; its length
     stays the same (the same JSON, reordered) and it is padded with spaces as safetensors pads.
     """
