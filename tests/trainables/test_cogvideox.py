@@ -1,9 +1,11 @@
-"""CogVideoX1.5 specifics the pipeline applies and training must mirror."""
+"""CogVideoX1.5 specifics the pipeline applies and training must mirror, and its registered
+facts. What every backbone does is in test_backbone_contract.py."""
 
 import numpy as np
 import torch
 
 from trainables.backbones import load
+from trainables.backbones.cogvideox import CogVideoX
 
 
 def test_odd_latent_frame_counts_get_one_leading_copy_for_time_patches():
@@ -65,3 +67,9 @@ def test_image_condition_is_zero_padded_to_the_padded_length_and_the_copy_is_out
     assert torch.count_nonzero(image[:, 1:]) == 0
     assert calls[0]["image_rotary_emb"][0].shape[0] == 2 * 2 * 2  # 2 time patches × 2 × 2
     assert torch.equal(loss, spoiled)
+
+
+def test_a_weights_folder_is_laid_out_as_the_hub_repo():
+    # (its errors and a saved tiny pipeline loaded back from it: test_backbone_contract.py)
+    assert CogVideoX.hub_id == "THUDM/CogVideoX1.5-5B-I2V"
+    assert CogVideoX.subfolders == ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
