@@ -18,7 +18,7 @@ sampling: not cacheable). Trials are small (`--steps 2`, 64×64, one validation 
 sampling step), so encoding weighs what it weighs in a tiny model, not a full-scale one.
 
     .venv/bin/python -m benchmarks.cache [--task binary_segmentation] [--n 3] [--seed 42]
-        [--steps 2] [--size 64] [--repeats 3] [--out benchmarks/results/cache.json]
+        [--steps 2] [--size 64] [--repeats 3] [--trials 11] [--out benchmarks/results/cache.json]
 """
 
 from __future__ import annotations
@@ -26,15 +26,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from benchmarks import harness
 
 MODES = ("cached", "off")
 DEFAULT_OUT = Path(__file__).parent / "results" / "cache.json"
@@ -155,7 +157,7 @@ def group_configs(args: argparse.Namespace) -> list:
         if t["task"] == args.task and t["n"] == args.n and t["seed"] == args.seed
     ]
     if len(group) != 11:
-        raise SystemExit(
+        raise ValueError(
             f"expected 11 ablation trials for {args.task}, n = {args.n}, seed {args.seed}; "
             f"found {len(group)}"
         )
@@ -168,7 +170,7 @@ def group_configs(args: argparse.Namespace) -> list:
         checkpoint_every=args.steps,
         log_every=args.steps,
     )
-    return [TrialConfig.from_dict({**t, **small}) for t in group]
+    return [TrialConfig.from_dict({**t, **small}) for t in group[: args.trials]]
 
 
 def run_group(mode: str, configs: list, counters: Counters) -> dict:
@@ -299,23 +301,26 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--task", default="binary_segmentation")
     parser.add_argument("--n", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--size", type=int, default=64, help="height and width")
     parser.add_argument("--repeats", type=int, default=3, help="groups per mode")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--trials", type=int, default=11, help="the group's first TRIALS trials (default: all)"
+    )
+    args = harness.parse(parser, argv, quick={"steps": 1, "size": 32, "repeats": 1, "trials": 2})
     results = measure(args)
     print(report(results, args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    args.out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n")
+    # One row per mode (its "mode" names it).
+    harness.write_rows(args.out, [results[mode] for mode in MODES], settings=harness.settings(args))
     print(f"\nwritten: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,26 +5,27 @@ what one tiny checkpoint (`trainables.engine.save_checkpoint`) costs.
 `benchmarks.step_overhead` measures a whole trial (data, logging, checkpoints, Tune) against a
 bare loop; this isolates the engine's per-call Python (forward/backward/step wrappers, hooks,
 timers) from the run-to-run noise of a whole trial. Both sides alternate in blocks of 10 steps,
-30 blocks each, after 20 warm-up steps; medians of the blocks. One process, one torch thread.
+30 blocks each, after 20 warm-up steps; medians of the blocks (and of 20 checkpoint saves). One
+process, one torch thread.
 
     .venv/bin/python -m benchmarks.engine_overhead [--backbones cogvideox,ltx,wan]
-        [--blocks 30] [--out benchmarks/results/engine_overhead.json]
+        [--blocks 30] [--warmup 20] [--saves 20] [--out benchmarks/results/engine_overhead.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 
 BLOCK = 10
 
 
-def measure(name: str, blocks: int) -> dict:
+def measure(name: str, blocks: int, warmup: int = 20, saves: int = 20) -> dict:
     import numpy as np
     import torch
 
@@ -59,7 +60,7 @@ def measure(name: str, blocks: int) -> dict:
         optimizer.zero_grad(set_to_none=True)
 
     for step in (engine_step, torch_step):
-        for _ in range(20):
+        for _ in range(warmup):
             step()
     times: dict[str, list[float]] = {"engine": [], "torch": []}
     for _ in range(blocks):
@@ -69,12 +70,12 @@ def measure(name: str, blocks: int) -> dict:
                 step()
             times[side].append((time.perf_counter() - start) / BLOCK)
     state = {"step": 1, "generators": [generator.get_state()]}
-    saves = []
-    for _ in range(20):
+    save_s = []
+    for _ in range(saves):
         folder = Path(tempfile.mkdtemp(prefix="engine-overhead-"))
         start = time.perf_counter()
         save_checkpoint(engine, folder, state)
-        saves.append(time.perf_counter() - start)
+        save_s.append(time.perf_counter() - start)
     engine_s, torch_s = statistics.median(times["engine"]), statistics.median(times["torch"])
     return {
         "backbone": name,
@@ -83,17 +84,23 @@ def measure(name: str, blocks: int) -> dict:
         "torch_s_per_step": torch_s,
         "engine_extra_ms": (engine_s - torch_s) * 1e3,
         "ratio": engine_s / torch_s,
-        "checkpoint_ms": statistics.median(saves) * 1e3,
+        "checkpoint_ms": statistics.median(save_s) * 1e3,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, "benchmarks/results/engine_overhead.json")
     parser.add_argument("--backbones", default="cogvideox,ltx,wan")
     parser.add_argument("--blocks", type=int, default=30)
-    parser.add_argument("--out", default="benchmarks/results/engine_overhead.json")
-    args = parser.parse_args()
-    rows = [measure(name, args.blocks) for name in args.backbones.split(",")]
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps of each side first")
+    parser.add_argument("--saves", type=int, default=20, help="timed checkpoint saves")
+    args = harness.parse(
+        parser, argv, quick={"backbones": "ltx", "blocks": 1, "warmup": 1, "saves": 1}
+    )
+    rows = [
+        measure(name, args.blocks, args.warmup, args.saves) for name in args.backbones.split(",")
+    ]
     print("| backbone | engine s/step | torch s/step | engine's extra | tiny checkpoint |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
@@ -102,9 +109,10 @@ def main() -> None:
             f"{r['engine_extra_ms']:+.2f} ms ({r['ratio'] - 1:+.1%}) | "
             f"{r['checkpoint_ms']:.1f} ms |"
         )
-    write_rows(args.out, rows)
+    harness.write_rows(args.out, rows)
     print(f"\nwritten: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

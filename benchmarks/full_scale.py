@@ -61,6 +61,7 @@ estimates' step times, ~2-3 minutes, most of it Wan's 14B build, host round trip
     .venv/bin/python -m benchmarks.full_scale [--backbones cogvideox,ltx,wan] [--layers K]
         [--height H --width W] [--steps 5] [--warmup 1] [--sample-steps 50]
         [--prompt encode|stand-in] [--out benchmarks/results/full_scale.json]
+        [--quick: LTX alone, the small CPU run below with one step]
 
     # small, on the CPU (what tests/benchmarks/test_full_scale.py runs):
     .venv/bin/python -m benchmarks.full_scale --layers 1 --height 64 --width 64 --steps 1 \\
@@ -83,7 +84,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "full_scale.json"
 #: DeepSpeed's CPU comm op is JIT-built once and reused from here (as the tests and
@@ -650,8 +651,9 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@harness.entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument(
         "--layers", type=int, help="blocks of each transformer (default: the config's)"
@@ -674,8 +676,9 @@ def main(argv: list[str] | None = None) -> int:
         help="cap the CUDA allocator at the policy's estimate of each backbone (memory_gb less "
         "the CUDA context): a run that passes shows the estimate holds",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    quick = {"backbones": "ltx", "layers": 1, "height": 64, "width": 64, "steps": 1}
+    quick |= {"warmup": 0, "sample_steps": 2, "prompt": "stand-in"}
+    args = harness.parse(parser, argv, quick=quick)
     names = [n for n in args.backbones.split(",") if n]
     unknown = sorted(set(names) - set(BACKBONES))
     if unknown or not names:
@@ -699,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         row["elapsed_s"] = time.perf_counter() - started
         rows.append(row)
         print(summary_line(row), flush=True)
-        write_rows(args.out, rows)
+        harness.write_rows(args.out, rows)
     total = time.perf_counter() - started
     print()
     print(table(rows))

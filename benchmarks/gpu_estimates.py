@@ -17,18 +17,18 @@ included) and the resulting `MEMORY_GB`; per card: the resources policy's share,
 step alone and with the card full of such trials, and for Wan on 24 GB cards the ZeRO-3 picture.
 No GPU is used or needed.
 
-    .venv/bin/python -m benchmarks.gpu_estimates [--skip-meta]
+    .venv/bin/python -m benchmarks.gpu_estimates [--skip-meta] [--quick: --skip-meta]
         [--out benchmarks/results/gpu_estimates.json]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import harness
 from benchmarks import performance_model as perf
 from orchestrator import gpu_estimates as g
 from trainables.backbones import backbone_class
@@ -296,11 +296,11 @@ def print_tables(record: dict[str, Any]) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--skip-meta", action="store_true", help="skip the meta-device checks")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    args = harness.parse(parser, argv, quick={"skip_meta": True})
     record: dict[str, Any] = {"cards": {k: vars(c) for k, c in perf.CARDS.items()}}
     if not args.skip_meta:
         started = time.perf_counter()
@@ -308,10 +308,12 @@ def main() -> None:
         record["meta_check_s"] = time.perf_counter() - started
     record["estimates"] = estimates()
     print_tables(record)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    # One row per backbone (its estimates); the cards' and the ablations' tables beside them.
+    rows = record["estimates"].pop("backbones")
+    harness.write_rows(args.out, rows, **record)
     print(f"\nwritten to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

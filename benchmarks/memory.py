@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import harness
+
 DEFAULT_OUT = Path(__file__).parent / "results" / "memory.json"
 EXTENSIONS = str(Path.home() / ".cache" / "vdm-sweeps" / "torch_extensions")
 
@@ -252,6 +254,7 @@ def run_child(extra: list[str], args: argparse.Namespace) -> Any:
         str(args.rank),
         "--persistence-thresholds",
         args.persistence_thresholds,
+        *harness.passed(args),
         *extra,
     ]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -323,8 +326,9 @@ def report(trials: list[dict], groups: list[dict], args: argparse.Namespace) -> 
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--backbones", default="cogvideox,ltx,wan")
     parser.add_argument("--stages", default="0,1,2,3")
     parser.add_argument(
@@ -339,20 +343,20 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--only-trial", nargs=2, metavar=("BACKBONE", "STAGE"), help="internal")
     parser.add_argument("--only-group", metavar="BACKBONES", help="internal")
-    args = parser.parse_args()
+    quick = {"backbones": "ltx", "stages": "0", "group_backbones": "ltx", "steps": 1}
+    args = harness.parse(parser, argv, quick=quick)
     if args.only_trial:
         backbone, stage = args.only_trial
         print(json.dumps(measure_trial(backbone, int(stage), args)))
-        return
+        return 0
     thresholds = [
         None if t == "default" else int(t) for t in args.persistence_thresholds.split(",")
     ]
     if args.only_group:
         print(json.dumps(measure_group(args.only_group.split(","), thresholds, args)))
-        return
+        return 0
 
     trials = [
         run_child(["--only-trial", backbone, stage], args)
@@ -361,13 +365,12 @@ def main() -> None:
     ]
     groups = run_child(["--only-group", args.group_backbones], args) if args.group_backbones else []
     print(report(trials, groups, args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in vars(args).items() if not k.startswith("only") and k != "out"}
-    args.out.write_text(
-        json.dumps({"settings": settings, "trials": trials, "groups": groups}, indent=2) + "\n"
-    )
+    settings = harness.settings(args, "only_trial", "only_group", "out")
+    # Part 1's trials are the rows; part 2's groups beside them.
+    harness.write_rows(args.out, trials, settings=settings, groups=groups)
     print(f"\nwritten: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

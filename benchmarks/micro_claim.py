@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 from tasks import get_task
 
 PREDICTORS = ("pretrained", "random", "identity", "mean_target")
@@ -222,7 +222,7 @@ def plot(table, out: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__, "benchmarks/results/micro_claim.json", threads=2)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--n", nargs="+", type=int, default=[1, 3, 10])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -231,9 +231,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--rank", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/micro_claim.json"))
-    args = parser.parse_args(argv)
+    quick = {"tasks": ["hflip"], "n": [1, 2], "seeds": [0], "n_val": 2, "steps": 2}
+    args = harness.parse(parser, argv, quick=quick | {"batch_size": 1})
     for task in args.tasks:
         get_task(task)  # an unknown task: one line naming it and the allowed ones
     if len(args.seeds) < 1 or len(args.n) < 2:
@@ -241,14 +240,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@harness.entry
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_args(argv)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    args = parse_args(argv)
     rows = run(args)
-    write_rows(args.out, rows)
+    harness.write_rows(args.out, rows)
     table = summarize(rows)
     bar = check_bar(table, args.n)
     text = markdown(table, bar)

@@ -21,11 +21,10 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 
 PATCH = 8
 
@@ -105,7 +104,7 @@ def probe(name: str, overrides: dict, args: argparse.Namespace) -> list[dict]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__, "benchmarks/results/micro_vae.json", threads=2)
     parser.add_argument(
         "--config",
         action="append",
@@ -120,9 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clips", type=int, default=400)
     parser.add_argument("--held-out", type=int, default=32)
     parser.add_argument("--fit-images", type=int, default=600)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/micro_vae.json"))
-    args = parser.parse_args(argv)
+    quick = {"config": ["shipped={}"], "steps": 2, "eval_every": 1, "clips": 4, "held_out": 2}
+    args = harness.parse(parser, argv, quick=quick | {"fit_images": 20})
     configs = {}
     for item in args.config:
         name, _, text = item.partition("=")
@@ -142,19 +140,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@harness.entry
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_args(argv)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    args = parse_args(argv)
     start = time.monotonic()
     rows = linear_bound([3, 16, 32, 64], args.fit_images, args.held_out)
     for row in rows:
         print(json.dumps(row), flush=True)
     for name, overrides in args.configs.items():
         rows += probe(name, overrides, args)
-    write_rows(args.out, rows)
+    harness.write_rows(args.out, rows)
     print(f"{len(rows)} rows in {(time.monotonic() - start) / 60:.1f} min -> {args.out}")
     return 0
 

@@ -11,7 +11,9 @@ policy spreads over several workers runs the probe in each rank of a group with
 `trainables.workers.run_group`, as the product does (the Tune trial reserves the ranks' GPUs).
 
 Default mix on 4 GPUs of 80 GB: LTX tiny (¼ card), CogVideoX full (¼), Wan full (1 card) and
-Wan full pinned to 2 workers (2 whole GPUs), durations drawn between `--min-s` and `--max-s`.
+Wan full pinned to 2 workers (2 whole GPUs) with `batch_size` 2 (a group trial's global batch is
+split over its ZeRO-3 ranks, `orchestrator.placement_checks.check_batches`: Wan's Table 3 batch
+of 1 does not split over 2), durations drawn between `--min-s` and `--max-s`.
 
 Figures: the share of GPU capacity busy (Σ over running probes of their share ÷ N) over the
 time some trial was still pending — from the sweep's `fit` start and from the first probe's
@@ -21,7 +23,7 @@ fit" (scheduling, actor and group start latency) and "no pending trial fits the 
 checks that no GPU held more than its capacity and no two ranks of one group shared a GPU.
 
     .venv/bin/python -m benchmarks.packing [--gpus 4] [--min-s 6] [--max-s 18] [--mix 12,8,4,2]
-        [--reuse-actors sweep|on|off] [--out benchmarks/results/packing.json]
+        [--reuse-actors sweep|on|off] [--quick] [--out benchmarks/results/packing.json]
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _timeline as timeline
+from benchmarks import harness
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "packing.json"
 # The probes' durations and kinds by trial seed, in a JSON file the workers read: trial configs
@@ -58,7 +61,8 @@ KINDS = (
     ("wan full", {"backbone": "wan", "scale": "full", "weights": "/w/wan"}),
     (
         "wan full, 2 workers",
-        {"backbone": "wan", "scale": "full", "weights": "/w/wan", "workers": 2},
+        # A batch that splits over the 2 ranks (check_batches refuses Wan's batch of 1).
+        {"backbone": "wan", "scale": "full", "weights": "/w/wan", "workers": 2, "batch_size": 2},
     ),
 )
 
@@ -276,18 +280,20 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     build_tuner = run_module.build_tuner
 
-    def instrumented(sweep, storage, tracking, placement, *a, **k):
+    def instrumented(sweep, storage, tracking, placement, *a, callbacks=None, **k):
         seen["placement"] = placement
         if args.light_actors:
             for trial in sweep.trials:
                 config = {"trial": trial, "placement": placement}
                 same = light_placement(config) == tuner_module.trial_placement(config)
                 assert same, f"light_placement differs from trial_placement for {trial}"
-        tuner, resumed = build_tuner(sweep, storage, tracking, placement, *a, **k)
-        run_config = tuner._local_tuner._run_config
-        run_config.callbacks = [*(run_config.callbacks or []), timeline.tune_callback()]
+        # The driver's points come from a Tune callback beside the orchestrator's own.
+        callbacks = [*(callbacks or []), timeline.tune_callback()]
+        tuner, resumed = build_tuner(
+            sweep, storage, tracking, placement, *a, callbacks=callbacks, **k
+        )
         tuner.fit = timeline.timed(tuner.fit, "driver.fit")
-        seen["reuse_actors"] = tuner._local_tuner._tune_config.reuse_actors
+        seen["reuse_actors"] = tuner_module.reuses_actors(sweep)  # what build_tuner gave Tune
         return tuner, resumed
 
     with contextlib.ExitStack() as stack:
@@ -514,8 +520,9 @@ def print_table(result: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--gpus", type=int, default=4)
     parser.add_argument("--cpus", type=int, default=24, help="logical CPUs of the local Ray")
     parser.add_argument(
@@ -545,10 +552,10 @@ def main() -> None:
         "nothing of the project, so probe actors start without torch (Ray's and Tune's own "
         "latency only)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
+    quick = {"gpus": 2, "cpus": 4, "mix": [1, 1, 1, 1], "min_s": 0.1, "max_s": 0.2}
+    args = harness.parse(parser, argv, quick=quick)
     if len(args.mix) != len(KINDS):
-        sys.exit(f"--mix needs {len(KINDS)} counts")
+        raise ValueError(f"bad --mix {args.mix}; allowed: {len(KINDS)} counts")
     work = Path(tempfile.mkdtemp(prefix="packing-"))
     events = work / "events.jsonl"
     os.environ[timeline.ENV] = str(events)
@@ -559,7 +566,7 @@ def main() -> None:
     if outcome["exit_code"] != 0:
         sys.exit(f"the probe sweep failed (exit {outcome['exit_code']}); see {work}")
     result = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": harness.settings(args),
         "placement": outcome["placement"],
         "reuse_actors": outcome["reuse_actors"],
         "light_actors": args.light_actors,
@@ -573,10 +580,13 @@ def main() -> None:
     }
     shutil.rmtree(work, ignore_errors=True)
     print_table(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    # One row per trial: its settings and its probe (kind, seconds); the rest beside them.
+    rows = [{**t, "probe": result["probes"][str(t["seed"])]} for t in result.pop("trials")]
+    del result["probes"]
+    harness.write_rows(args.out, rows, **result)
     print(f"\nwritten: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,7 +22,6 @@ training step) are left out.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 
 TARGET = 1.03
 
@@ -248,14 +247,14 @@ def in_tune(name: str, *knobs) -> dict:
     return json.loads(out.read_text())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, "benchmarks/results/step_overhead.json")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--block", type=int, default=10)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--backbones", default="cogvideox,ltx,wan")
-    parser.add_argument("--out", default="benchmarks/results/step_overhead.json")
     parser.add_argument(
         "--report",
         choices=("queued", "direct", "none"),
@@ -265,7 +264,8 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each backbone")
     parser.add_argument("--only", help="measure one backbone in this process (internal)")
-    args = parser.parse_args()
+    quick = {"steps": 6, "block": 2, "checkpoint_every": 3, "log_every": 1, "backbones": "ltx"}
+    args = harness.parse(parser, argv, quick=quick)
     knobs = (args.steps, args.block, args.checkpoint_every, args.log_every, args.report)
     if args.only:
         print(
@@ -273,7 +273,7 @@ def main() -> None:
                 in_tune(args.only, *knobs) if args.report != "none" else measure(args.only, *knobs)
             )
         )
-        return
+        return 0
     rows = []
     names = args.backbones.split(",")
     for repeat in range(args.repeats):  # each backbone once per round, the order rotating
@@ -282,6 +282,7 @@ def main() -> None:
             command += ["--steps", str(args.steps), "--block", str(args.block)]
             command += ["--checkpoint-every", str(args.checkpoint_every)]
             command += ["--log-every", str(args.log_every), "--report", args.report]
+            command += harness.passed(args)
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             rows.append({"repeat": repeat, **json.loads(done.stdout.strip().splitlines()[-1])})
     print(
@@ -303,8 +304,9 @@ def main() -> None:
             f"{statistics.median(r['bare_s_per_step'] for r in mine):.4f} | **{ratio:.3f}** "
             f"({runs}) {verdict} | {excess} |"
         )
-    write_rows(args.out, rows)
+    harness.write_rows(args.out, rows)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -47,6 +47,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import harness
+
 DEFAULT_OUT = Path(__file__).parent / "results" / "sweep_machinery.json"
 TARGET_S = 5.0
 GRID_ALL = ["grid", "--dry-run", "--backbones", "cogvideox,ltx,wan"]
@@ -265,8 +267,9 @@ def print_ray(runs: list[dict]) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ray-trials", type=int, default=1000)
     parser.add_argument("--ray-trials-fresh", type=int, default=50)
@@ -278,17 +281,17 @@ def main() -> None:
         "HEAD:orchestrator/sweep.py > /tmp/old_sweep.py`, for a before/after); no step split",
     )
     parser.add_argument("--skip-ray", action="store_true")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--phases-only", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--ray-only", choices=("on", "off"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    quick = {"repeats": 1, "ray_trials": 2, "ray_trials_fresh": 0}
+    args = harness.parse(parser, argv, quick=quick)
     if args.phases_only is not None:
         print(json.dumps(phases(args.phases_only)), flush=True)
         gc.freeze()  # as `python -m orchestrator.sweep ... --dry-run` does before it exits
-        return
+        return 0
     if args.ray_only:
         print(json.dumps(ray_overhead(args.ray_trials, args.ray_only == "on")))
-        return
+        return 0
 
     record: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
     if not args.skip_dry_run:
@@ -318,13 +321,16 @@ def main() -> None:
         record["tune"] = runs
         print_ray(runs)
     record["load_after"] = os.getloadavg()[0]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    # The rows: each dry run (part 1) and each Tune run (part 2); the rest beside them.
+    rows = [{"part": "dry run", **run} for run in record.get("dry_run", {}).pop("runs", [])]
+    rows += [{"part": "tune", **run} for run in record.pop("tune", [])]
+    harness.write_rows(args.out, rows, **record)
     print(
         f"\nwritten to {args.out} (load average {record['load_before']:.1f} → "
         f"{record['load_after']:.1f} on {record['cpus']} CPUs)"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -24,7 +24,7 @@ in the same order on this 2-core machine.
 
     .venv/bin/python -m benchmarks.sweep_overhead [--trials 20] [--steps 2] [--concurrency 1]
         [--reuse-actors sweep|on|off] [--env KEY=VALUE ...]
-        [--out benchmarks/results/sweep_overhead.json]
+        [--quick] [--out benchmarks/results/sweep_overhead.json]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _timeline as timeline
+from benchmarks import harness
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "sweep_overhead.json"
 TARGET_S = 2.0
@@ -169,13 +170,13 @@ def run_orchestrated(
     build_tuner = run_module.build_tuner
     seen: dict[str, Any] = {}
 
-    def timed_build_tuner(*a, **k):
+    def timed_build_tuner(sweep, *a, callbacks=None, **k):
+        # The driver's points come from a Tune callback beside the orchestrator's own.
+        callbacks = [*(callbacks or []), timeline.tune_callback()]
         with timeline.span("driver.build_tuner"):
-            tuner, resumed = build_tuner(*a, **k)
-        internal = tuner._local_tuner._run_config  # a Tune callback for the driver's points
-        internal.callbacks = [*(internal.callbacks or []), timeline.tune_callback()]
+            tuner, resumed = build_tuner(sweep, *a, callbacks=callbacks, **k)
         tuner.fit = timeline.timed(tuner.fit, "driver.fit")
-        seen["reuse_actors"] = tuner._local_tuner._tune_config.reuse_actors
+        seen["reuse_actors"] = tuner_module.reuses_actors(sweep)  # what build_tuner gave Tune
         return tuner, resumed
 
     steps = {
@@ -374,8 +375,9 @@ def print_table(result: dict[str, Any], settings: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1)
@@ -394,16 +396,15 @@ def main() -> None:
         help="set in the sweep's driver (and so its Ray) before it starts, e.g. "
         "TUNE_GLOBAL_CHECKPOINT_S=60",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--loop-only", type=Path, help=argparse.SUPPRESS)  # internal: work folder
-    args = parser.parse_args()
+    args = harness.parse(parser, argv, quick={"trials": 2, "steps": 1})
     trials = trial_configs(args.trials, args.steps)
     os.environ.setdefault(
         "TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "vdm-sweeps" / "torch_extensions")
     )
     if args.loop_only:
         print(json.dumps(run_loop(trials, args.loop_only)))
-        return
+        return 0
 
     work = Path(tempfile.mkdtemp(prefix="sweep-overhead-"))
     try:
@@ -411,7 +412,7 @@ def main() -> None:
         loop_events = work / "loop.jsonl"
         (work / "loop").mkdir()
         command = [sys.executable, "-m", "benchmarks.sweep_overhead", "--loop-only"]
-        command += [str(work / "loop"), "--trials", str(args.trials), "--steps", str(args.steps)]
+        command += [str(work / "loop"), *harness.passed(args, "trials", "steps")]
         env = {**os.environ, timeline.ENV: str(loop_events)}
         print(f"plain loop: {args.trials} trials in one process ...", flush=True)
         done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -433,11 +434,7 @@ def main() -> None:
             sys.exit(f"the sweep failed (exit {sweep['exit_code']}); its folder: {work}")
         load_after = os.getloadavg()
 
-        settings = {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k != "loop_only"
-        }
+        settings = harness.settings(args, "loop_only")
         result = {
             "settings": settings,
             "trial": trials[0],
@@ -455,10 +452,12 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_table(result, settings)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    # One row per side (the plain loop, the sweep): its wall time and what it saw; the rest beside.
+    rows = [{"side": side, **result.pop(side)} for side in ("loop", "sweep")]
+    harness.write_rows(args.out, rows, **result)
     print(f"\nwritten: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,19 +2,25 @@
 
 Each backbone runs in its own process (peak RSS is per process): load the tiny model, add its
 Table 3 LoRA group (rank 8), build the ZeRO-2 DeepSpeed engine, time `--steps` steps at
-9×64×64 with batch 2 after `--warmup` steps. Prints one Markdown row per backbone.
+9×64×64 with batch 2 after `--warmup` steps. Prints one Markdown row per backbone and writes
+the rows to `--out`.
 
     .venv/bin/python -m benchmarks.tiny_backbones [--steps 50] [--zero-stage 2] [--compile]
+        [--backbones cogvideox,ltx,wan] [--out benchmarks/results/tiny_backbones.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from benchmarks import harness
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "tiny_backbones.json"
 
 
 def measure(name: str, steps: int, warmup: int, zero_stage: int, compile: bool) -> dict:
@@ -63,8 +69,9 @@ def measure(name: str, steps: int, warmup: int, zero_stage: int, compile: bool) 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--zero-stage", type=int, default=2)
@@ -72,20 +79,23 @@ def main() -> None:
         "--compile", action="store_true", help="compile the transformer's blocks (compile=True)"
     )
     parser.add_argument("--only", help="measure one backbone in this process (internal)")
-    args = parser.parse_args()
+    parser.add_argument("--backbones", help="comma-separated (default: every registered one)")
+    args = harness.parse(parser, argv, quick={"steps": 1, "warmup": 0, "backbones": "ltx"})
     if args.only:
         print(
             json.dumps(measure(args.only, args.steps, args.warmup, args.zero_stage, args.compile))
         )
-        return
+        return 0
     from trainables.backbones import backbone_names
+
+    rows = []
 
     print(
         "| backbone | s / LoRA step (9×64×64, batch 2) | first step (s) | sampling, 10 steps (s) |"
         " peak RSS (MB) | transformer params |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    for name in backbone_names():
+    for name in args.backbones.split(",") if args.backbones else backbone_names():
         out = (
             subprocess.run(
                 [
@@ -101,6 +111,7 @@ def main() -> None:
                     "--zero-stage",
                     str(args.zero_stage),
                     *(["--compile"] if args.compile else []),
+                    *harness.passed(args),
                 ],
                 capture_output=True,
                 text=True,
@@ -110,12 +121,16 @@ def main() -> None:
             .splitlines()[-1]
         )
         r = json.loads(out)
+        rows.append({"backbone": name, **r})
         print(
             f"| {name} | {r['s_per_step']:.4f} | {r['first_step_s']:.1f} | "
             f"{r['sample_10_steps_s']:.2f} |"
             f" {r['peak_rss_mb']:.0f} | {r['transformer_params']:,} |"
         )
+    harness.write_rows(args.out, rows, settings=harness.settings(args, "only", "out"))
+    print(f"\nwritten: {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

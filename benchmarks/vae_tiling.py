@@ -13,11 +13,11 @@ that tiling ran, not a measure of its seams on real weights.
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "vae_tiling.json"
 
@@ -41,18 +41,18 @@ def measure(vae, call, device) -> dict:
     return row | {"out": out}
 
 
+@harness.entry
 def main(argv: list[str] | None = None) -> int:
     import diffusers
     import torch
 
     from trainables.hub_configs import hub_config
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.arguments(__doc__, DEFAULT_OUT)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=720)
     parser.add_argument("--frames", type=int, default=9)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = harness.parse(parser, argv, quick={"height": 32, "width": 48, "frames": 5})
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     print(rows[-1])
-    write_rows(args.out, rows)
+    harness.write_rows(args.out, rows)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -13,11 +13,11 @@ GPU the batch also fills the card, which one tiny video does not.
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import time
 
-from benchmarks._results import write_rows
+from benchmarks import harness
 
 
 def measure(name: str, inputs: int, sample_steps: int, repeats: int) -> dict:
@@ -79,14 +79,15 @@ def measure(name: str, inputs: int, sample_steps: int, repeats: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@harness.entry
+def main(argv: list[str] | None = None) -> int:
+    parser = harness.arguments(__doc__, "benchmarks/results/validation.json")
     parser.add_argument("--inputs", type=int, default=8)
     parser.add_argument("--sample-steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backbones", default="cogvideox,ltx,wan")
-    parser.add_argument("--out", default="benchmarks/results/validation.json")
-    args = parser.parse_args()
+    quick = {"inputs": 2, "sample_steps": 2, "repeats": 1, "backbones": "ltx"}
+    args = harness.parse(parser, argv, quick=quick)
     rows = [
         measure(name, args.inputs, args.sample_steps, args.repeats)
         for name in args.backbones.split(",")
@@ -99,8 +100,9 @@ def main() -> None:
             f"| {r['batched_s']:.3f} | {r['speedup']:.2f}× | latent {r['max_latent_diff']:.1e}, "
             f"pixels {r['max_pixel_diff']} |"
         )
-    write_rows(args.out, rows)
+    harness.write_rows(args.out, rows)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
