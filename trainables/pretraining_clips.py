@@ -1,4 +1,4 @@
-"""Video-like clips for pretraining the micro backbone (Step 8): camera motion over bundled
+"""Video-like clips for pretraining the micro backbone: camera motion over bundled
 photographs, never a task's transformation.
 
 A pretrained video prior is what lets a few examples specify a task. The micro backbone learns

@@ -4,6 +4,9 @@ checkpoints → sampled validation predictions → the task's metric → MLflow.
 Nothing here knows of Ray: a sweep runs `train` through trainables.sweep_trial (Tune's
 trainable, the sweep's storage as the trial's session, groups of ranks). Tests drive `train`
 with their own session.
+
+One module over 400 lines on purpose: a trial reads top to bottom here, as a torchtune recipe
+does (STYLE.md).
 """
 
 from __future__ import annotations

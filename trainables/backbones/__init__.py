@@ -21,10 +21,8 @@ from trainables.backbones._base import (
     Sample,
     default_device,
     default_dtype,
-    seeded,
-    tiny_t5_tokenizer,
-    to_unit_range,
 )
+from trainables.backbones._parts import seeded, tiny_t5_tokenizer, to_unit_range
 
 __all__ = [
     "DEFAULT_PROMPT",

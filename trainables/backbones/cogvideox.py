@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from trainables.backbones._base import (
+from trainables.backbones._base import Backbone, Sample
+from trainables.backbones._parts import (
     TINY_T5,
-    Backbone,
-    Sample,
     attention_linears,
     frames_to_uint8,
     no_grad,

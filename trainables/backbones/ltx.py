@@ -11,6 +11,9 @@ The first frame conditions the way the pipeline conditions it: the first latent 
 clean, its tokens get timestep 0 through the pipeline's own conditioning mask, and they are left
 out of the loss. This VAE is causal in time, so latent frame 0 of the whole transition video is
 the latent of the first image on its own — what the pipeline encodes at sampling time.
+
+One module over 400 lines: it is LTX-Video's whole specification (finetrainers' rule, STYLE.md),
+and half of it is the facts a backbone declares (its tiny and micro configs among them).
 """
 
 from __future__ import annotations
@@ -21,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from trainables.backbones._base import (
+from trainables.backbones._base import Backbone, Sample
+from trainables.backbones._parts import (
     TINY_T5,
-    Backbone,
-    Sample,
     attention_linears,
     both_attentions,
     frames_to_uint8,
@@ -50,7 +52,7 @@ FRAME_RATE = 25
 # 2B model: 9 frames → 2 latent frames; space compresses by 8 instead of 32 so that 32×32 still
 # gives a 4×4 latent grid). The pipeline needs height and width in multiples of 32.
 _TINY_LATENT_CHANNELS = 8
-# The micro backbone (Step 8): small enough to pretrain on a laptop's CPU, pretrained weights in
+# The micro backbone: small enough to pretrain on a laptop's CPU, pretrained weights in
 # the repo (`python -m trainables.pretrain_micro` writes `LTXVideo.micro_folder`).
 _MICRO_LATENT_CHANNELS = 32
 
