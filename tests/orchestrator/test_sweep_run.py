@@ -8,19 +8,9 @@ from mlflow.tracking import MlflowClient
 from orchestrator.run import SweepRequest, run_sweep
 from orchestrator.tracking import SWEEP_TAG
 from search_spaces import Sweep
+from tests.tiny_trial import TINY_TRIAL
 
-BASE = dict(
-    n=1,
-    steps=4,
-    checkpoint_every=2,
-    log_every=1,
-    rank=4,
-    alpha=4.0,
-    n_val=1,
-    sample_steps=2,
-    height=32,
-    width=32,
-)
+BASE = {**TINY_TRIAL, "n": 1, "steps": 4, "checkpoint_every": 2}  # each trial sets its task
 SWEEP = Sweep(
     description="two tiny trials",
     trials=[

@@ -10,28 +10,21 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.run import SweepRequest, run_sweep
 from search_spaces import Sweep
+from tests.tiny_trial import TINY_TRIAL
 
 SWEEP = Sweep(
     description="two ZeRO-3 trials on two workers each",
     trials=[
-        dict(
-            seed=seed,
-            task="hflip",
-            n=2,
-            steps=4,
-            checkpoint_every=2,
-            log_every=1,
-            rank=4,
-            alpha=4.0,
-            n_val=1,
-            sample_steps=2,
-            height=32,
-            width=32,
-            batch_size=2,  # the global batch: one example a rank
-            workers=2,
-            zero_stage=3,
-            worker_cpus=0.5,
-        )
+        {
+            **TINY_TRIAL,
+            "seed": seed,
+            "steps": 4,
+            "checkpoint_every": 2,
+            "batch_size": 2,  # the global batch: one example a rank
+            "workers": 2,
+            "zero_stage": 3,
+            "worker_cpus": 0.5,
+        }
         for seed in (1, 2)
     ],
     max_concurrent_trials=1,

@@ -12,26 +12,13 @@ from mlflow.tracking import MlflowClient
 
 import trainables.engine as engine_module
 from orchestrator.tracking import start_parent_run
+from tests.tiny_trial import TINY_TRIAL
 from trainables.checkpoints import CheckpointStore
 from trainables.config import TrialConfig
 from trainables.sweep_trial import StoredSession
 from trainables.trial import train
 
-CONFIG = TrialConfig.from_dict(
-    dict(
-        task="hflip",
-        n=2,
-        steps=8,
-        checkpoint_every=2,
-        log_every=1,
-        rank=4,
-        alpha=4.0,
-        n_val=1,
-        sample_steps=1,
-        height=32,
-        width=32,
-    )
-)
+CONFIG = TrialConfig.from_dict({**TINY_TRIAL, "steps": 8, "checkpoint_every": 2, "sample_steps": 1})
 
 
 def sweep_session(tmp_path):

@@ -6,25 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.tiny_trial import TINY_TRIAL
 from trainables.backbones import load
 from trainables.config import TrialConfig
 from trainables.trial import train
 
 VIDEO = np.random.default_rng(0).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
-BASE = dict(
-    task="hflip",
-    n=1,
-    steps=3,
-    checkpoint_every=3,
-    log_every=1,
-    rank=4,
-    alpha=4.0,
-    lr=1e-3,
-    n_val=1,
-    sample_steps=2,
-    height=32,
-    width=32,
-)
+BASE = {**TINY_TRIAL, "n": 1, "steps": 3, "lr": 1e-3}
 
 
 def run(session_factory, name, **options):

@@ -8,23 +8,11 @@ import torch
 
 import trainables.engine as engine_module
 import trainables.trial as trial_module
+from tests.tiny_trial import TINY_TRIAL
 from trainables.backbones.ltx import LTXVideo
 from trainables.config import TrialConfig
 
-BASE = dict(
-    task="hflip",
-    n=1,
-    steps=2,
-    checkpoint_every=2,
-    log_every=1,
-    rank=4,
-    alpha=4.0,
-    lr=1e-3,
-    n_val=1,
-    sample_steps=2,
-    height=32,
-    width=32,
-)
+BASE = {**TINY_TRIAL, "n": 1, "steps": 2, "checkpoint_every": 2, "lr": 1e-3}
 
 
 @pytest.mark.parametrize("on_host", [True, False])
