@@ -4,9 +4,9 @@ import pytest
 
 from orchestrator.run import SweepRequest, run_sweep
 from search_spaces import Sweep, Table
+from tests.tiny_trial import TINY_TRIAL
 
-BASE = dict(n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0, n_val=1,
-            sample_steps=2, height=32, width=32, modules="QK")  # fmt: skip
+BASE = {**TINY_TRIAL, "n": 1, "steps": 2, "checkpoint_every": 2, "modules": "QK"}  # each: a task
 SWEEP = Sweep(
     description="trajectories × 2 seeds",
     trials=[

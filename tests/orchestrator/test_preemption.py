@@ -23,14 +23,14 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.tiny_trial import TINY_TRIAL
 from trainables.checkpoints import CheckpointStore, trial_key
 from trainables.storage import Storage
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS, EVERY = 16, 4
-BASE = dict(task="hflip", n=1, n_val=1, steps=STEPS, checkpoint_every=EVERY, log_every=1,
-            rank=4, alpha=4.0, sample_steps=1, height=32, width=32, modules="QK",
-            trajectory="linear")  # fmt: skip
+BASE = {**TINY_TRIAL, "n": 1, "steps": STEPS, "checkpoint_every": EVERY, "sample_steps": 1,
+        "modules": "QK", "trajectory": "linear"}  # fmt: skip
 TRIALS = [{**BASE, "seed": seed} for seed in (1, 2, 3)]
 SWEEP_FILE = f"""
 from search_spaces import Sweep

@@ -6,14 +6,14 @@ kept on purpose for the next trial: tests/trainables/test_kept_backbone.py.)"""
 import weakref
 
 import trainables.trial as trial_module
+from tests.tiny_trial import TINY_TRIAL
 from trainables.config import TrialConfig
 from trainables.sweep_trial import release_device_memory
 from trainables.trial import train
 
 CONFIG = TrialConfig.from_dict(
-    dict(task="hflip", n=1, steps=2, checkpoint_every=2, log_every=1, rank=4, alpha=4.0,
-         n_val=1, sample_steps=1, height=32, width=32)
-)  # fmt: skip
+    {**TINY_TRIAL, "n": 1, "steps": 2, "checkpoint_every": 2, "sample_steps": 1}
+)
 
 
 def test_a_finished_trial_leaves_no_model_or_engine_behind(session_factory, monkeypatch):

@@ -7,13 +7,13 @@ import torch
 from safetensors.torch import load_file
 
 import trainables.kept_backbone as kept
+from tests.tiny_trial import TINY_TRIAL
 from trainables.backbones import Backbone
 from trainables.config import TrialConfig
 from trainables.trial import train
 
-BASE = dict(task="hflip", backbone="wan", n=1, steps=2, checkpoint_every=2, log_every=1,
-            modules="QK", rank=4, alpha=4.0, n_val=1, sample_steps=1,
-            height=32, width=32)  # fmt: skip
+BASE = {**TINY_TRIAL, "backbone": "wan", "n": 1, "steps": 2, "checkpoint_every": 2,
+        "modules": "QK", "sample_steps": 1}  # fmt: skip
 
 
 def adapter(session) -> dict[str, torch.Tensor]:

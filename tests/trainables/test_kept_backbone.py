@@ -9,12 +9,12 @@ from safetensors.torch import load_file
 
 import trainables.kept_backbone as kept
 import trainables.trial as trial_module
+from tests.tiny_trial import TINY_TRIAL
 from trainables.config import TrialConfig
 from trainables.sweep_trial import release_device_memory
 from trainables.trial import train
 
-BASE = dict(task="hflip", n=1, steps=2, checkpoint_every=2, log_every=1, alpha=4.0, n_val=1,
-            sample_steps=1, height=32, width=32)  # fmt: skip
+BASE = {**TINY_TRIAL, "n": 1, "steps": 2, "checkpoint_every": 2, "sample_steps": 1}  # each: a rank
 # The first trial adds more than the second: other modules, a higher rank, checkpointing.
 FIRST = TrialConfig.from_dict(
     {**BASE, "modules": "QKVO", "rank": 8, "gradient_checkpointing": True}

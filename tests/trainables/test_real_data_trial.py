@@ -6,11 +6,12 @@ import pytest
 
 from tasks.datasets import DatasetError
 from tests.tasks.fixtures import coco_people
+from tests.tiny_trial import TINY_TRIAL
 from trainables.config import TrialConfig
 from trainables.trial import train
 
-BASE = dict(task="binary_segmentation", n=1, n_val=1, steps=1, checkpoint_every=1, log_every=1,
-            rank=4, alpha=4.0, sample_steps=1, height=32, width=32, modules="QK")  # fmt: skip
+BASE = {**TINY_TRIAL, "task": "binary_segmentation", "n": 1, "steps": 1, "checkpoint_every": 1,
+        "sample_steps": 1, "modules": "QK"}  # fmt: skip
 
 
 def test_a_trial_trains_and_scores_on_the_coco_fixture(tmp_path, session_factory):
