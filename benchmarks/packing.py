@@ -552,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         "nothing of the project, so probe actors start without torch (Ray's and Tune's own "
         "latency only)",
     )
-    quick = {"gpus": 2, "cpus": 4, "mix": [1, 1, 1, 1], "min_s": 0.1, "max_s": 0.2}
+    quick = {"gpus": 2, "cpus": 4, "mix": [1, 0, 0, 1], "min_s": 0.1, "max_s": 0.2}
     args = harness.parse(parser, argv, quick=quick)
     if len(args.mix) != len(KINDS):
         raise ValueError(f"bad --mix {args.mix}; allowed: {len(KINDS)} counts")
