@@ -392,6 +392,7 @@ def identify_card(device: Any) -> str | None:
 
 
 def estimates(name: str, device: Any, card: str | None, config: Any, layers: int | None) -> dict:
+    from benchmarks import performance_model as perf
     from orchestrator import gpu_estimates as g
 
     spec = g.SPECS[name]
@@ -415,9 +416,9 @@ def estimates(name: str, device: Any, card: str | None, config: Any, layers: int
         "moments_allocated_gb": {m: sum(parts.values()) for m, parts in moments.items()},
         "model_allocated_gb": {m: sum(parts.values()) for m, parts in model.items()},
         "card": card,
-        "seconds_per_step": None if card is None else g.seconds_per_step(name, card),
+        "seconds_per_step": None if card is None else perf.seconds_per_step(name, card),
         "paper_card": spec.paper_card,
-        "paper_seconds_per_step": g.paper_seconds(name),
+        "paper_seconds_per_step": perf.paper_seconds(name),
         "comparable": not why,
         "not_comparable_because": why,
     }

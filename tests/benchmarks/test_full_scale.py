@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import performance_model
 from orchestrator import gpu_estimates
 from trainables.backbones import backbone_class
 from trainables.backbones.ltx import LTXVideo
@@ -82,7 +83,7 @@ def check_row(name: str, row: dict, steps: int) -> None:
 
     estimate = row["estimate"]
     assert estimate["memory_gb"] == gpu_estimates.memory_gb(name)
-    assert estimate["paper_seconds_per_step"] == gpu_estimates.paper_seconds(name)
+    assert estimate["paper_seconds_per_step"] == performance_model.paper_seconds(name)
     assert estimate["peak_moment"] == gpu_estimates.peak_gb(gpu_estimates.SPECS[name])[0]
     assert estimate["card"] is None and estimate["seconds_per_step"] is None
     assert not estimate["comparable"] and "a CPU run" in estimate["not_comparable_because"]
