@@ -67,6 +67,7 @@ def test_weights_are_checked_before_anything_starts(capsys, tmp_path):
     )
 
 
+@pytest.mark.slow  # ~13 s
 def test_unreachable_storage_is_one_line_and_no_gpu_is_said_first(capsys):
     import socket
 

@@ -86,6 +86,7 @@ def test_sweep_commands_parse_and_resolve_as_written(where, command, tmp_path, c
 OTHERS = [(w, c) for w, c in LOCAL if re.search(r"-m orchestrator\.(report|ui) ", c)]
 
 
+@pytest.mark.slow  # the real sweep of conftest.report_sweep (~65 s)
 @pytest.mark.parametrize(("where", "command"), OTHERS, ids=[c[:60] for _, c in OTHERS])
 def test_report_and_ui_commands_work_on_a_real_sweep(
     where, command, report_sweep, monkeypatch, tmp_path

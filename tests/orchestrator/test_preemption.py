@@ -191,6 +191,7 @@ def short_ray_tmp(monkeypatch):
 # ---- the tests -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~2.5 min: real sweeps killed and resumed
 def test_driver_sigkill_then_the_same_command_resumes(sweep_file, uninterrupted, tmp_path):
     env = dict(os.environ)
     storage = Storage(tmp_path / "sweeps").child("spot")
@@ -221,6 +222,7 @@ def test_driver_sigkill_then_the_same_command_resumes(sweep_file, uninterrupted,
     assert adapters(storage) == uninterrupted
 
 
+@pytest.mark.slow  # ~75 s
 def test_a_killed_trial_and_a_spot_notice_are_retried_from_their_checkpoints(
     sweep_file, uninterrupted, tmp_path
 ):
@@ -337,6 +339,7 @@ class socket_port:
         self.socket.close()
 
 
+@pytest.mark.slow  # ~2.5 min
 def test_node_loss_resumes_from_s3_alone(
     sweep_file, uninterrupted, tmp_path, s3, mlflow_server, short_ray_tmp
 ):

@@ -9,6 +9,8 @@ from mlflow.tracking import MlflowClient
 from orchestrator.report import main as report_main
 from orchestrator.tracking import SWEEP_TAG
 
+pytestmark = pytest.mark.slow  # the real sweep of conftest.report_sweep (~65 s)
+
 
 def metric_values(folder) -> pd.DataFrame:
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")

@@ -200,6 +200,7 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
+@pytest.mark.slow  # a real Ray Tune sweep on logical GPUs (13-50 s)
 def test_half_gpu_trials_run_four_at_a_time_two_per_gpu(logical_gpus, tmp_path):
     # Through the sweep's own request: the placement table in the param space, read per trial
     # by `trial_placement` (the product path of orchestrator.tuner).
@@ -258,6 +259,7 @@ def group_trial(config: dict) -> None:
     )
 
 
+@pytest.mark.slow  # a real Ray Tune sweep on logical GPUs (13-50 s)
 def test_a_worker_group_trial_gives_each_rank_its_own_gpu(logical_gpus, tmp_path):
     trial = {"backbone": "wan", "scale": "full", "weights": "/weights/wan"}
     placement = sweep_placement([trial], 80.0, override_workers=2)
@@ -285,6 +287,7 @@ def group_or_filler(config: dict) -> None:
     time.sleep(3)
 
 
+@pytest.mark.slow  # a real Ray Tune sweep on logical GPUs (13-50 s)
 def test_a_group_gets_its_gpus_when_tune_places_it_not_after_later_trials(logical_gpus, tmp_path):
     """Trials placed after a group must not take the GPUs its ranks will need: with the ranks'
     GPUs asked only once the group's trial runs, the two one-process trials behind it would
@@ -396,6 +399,7 @@ def failing_rank(config: dict, rank: int, publish) -> None:
     time.sleep(60)  # rank 0 would go on for a minute: the group must not wait for it
 
 
+@pytest.mark.slow  # a real Ray Tune sweep on logical GPUs (13-50 s)
 def test_a_failing_rank_fails_the_group_at_once_and_stops_the_others(logical_gpus):
     from ray.util.placement_group import placement_group, remove_placement_group
 

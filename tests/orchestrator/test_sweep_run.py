@@ -10,6 +10,8 @@ from orchestrator.tracking import SWEEP_TAG
 from search_spaces import Sweep
 from tests.tiny_trial import TINY_TRIAL
 
+pytestmark = pytest.mark.slow  # ~30 s: a real Ray Tune sweep, run twice
+
 BASE = {**TINY_TRIAL, "n": 1, "steps": 4, "checkpoint_every": 2}  # each trial sets its task
 SWEEP = Sweep(
     description="two tiny trials",

@@ -24,6 +24,8 @@ from mlflow.tracking import MlflowClient
 from orchestrator.tracking import SWEEP_TAG
 from orchestrator.ui import main as ui_main
 
+pytestmark = pytest.mark.slow  # the real sweep of conftest.report_sweep (~65 s) and a browser
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", REPO / "test-artifacts"))
 

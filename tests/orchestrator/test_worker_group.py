@@ -12,6 +12,8 @@ from orchestrator.run import SweepRequest, run_sweep
 from search_spaces import Sweep
 from tests.tiny_trial import TINY_TRIAL
 
+pytestmark = pytest.mark.slow  # ~75 s: a real sweep of two 2-worker ZeRO-3 trials
+
 SWEEP = Sweep(
     description="two ZeRO-3 trials on two workers each",
     trials=[

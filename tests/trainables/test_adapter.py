@@ -2,6 +2,7 @@
 `load_lora_weights` and reproduces the trained model's samples, to float rounding (two code
 paths: LoRA inside the trial's engine vs loaded by diffusers; tests/tolerances.py)."""
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -62,6 +63,7 @@ backbone.save_adapter(sys.argv[1])
 """
 
 
+@pytest.mark.slow  # ~15 s: fresh processes
 def test_one_lora_config_gives_one_adapter_file_in_every_process(tmp_path):
     """peft keeps target_modules as a set: its order, and so the file's metadata, followed each
     process's string hashing. Two processes with different hash seeds write the same bytes."""

@@ -70,6 +70,7 @@ LEARNING_TASK = "rot90"
 LEARNING_MARGIN_DB = 1.0
 
 
+@pytest.mark.slow  # ~20 s: a real LoRA trial at micro size
 def test_a_short_lora_on_the_pretrained_micro_backbone_beats_returning_the_input(
     session_factory,
 ):

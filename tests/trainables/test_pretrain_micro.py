@@ -32,6 +32,7 @@ def run(tmp_path, out, *extra: str) -> tuple[dict, str]:
     return pretrain_micro.pretrain(settings, out, uri), uri
 
 
+@pytest.mark.slow  # ~11 s
 def test_a_few_steps_write_a_loadable_folder_logged_in_mlflow_and_reproducible(tmp_path):
     out = tmp_path / "ltx-micro"
     out.mkdir()

@@ -111,6 +111,7 @@ def run(root: Path, steps: int, stop: dict | None, every_seconds: float = 0.0) -
     return tuner.fit()
 
 
+@pytest.mark.slow  # a real Ray Tune run
 def test_tune_gets_every_report_in_order(local_ray, tmp_path):
     results = run(tmp_path, 40, stop=None)
     for result in results:
@@ -118,6 +119,7 @@ def test_tune_gets_every_report_in_order(local_ray, tmp_path):
     assert json.loads((tmp_path / "last_0.json").read_text()) == 39
 
 
+@pytest.mark.slow  # a real Ray Tune run
 def test_tune_hears_the_first_and_the_last_report_when_they_come_fast(local_ray, tmp_path):
     results = run(tmp_path, 40, stop=None, every_seconds=3600)
     for result in results:
@@ -125,6 +127,7 @@ def test_tune_hears_the_first_and_the_last_report_when_they_come_fast(local_ray,
         assert result.metrics["i"] == 39
 
 
+@pytest.mark.slow  # a real Ray Tune run
 def test_a_tune_stop_criterion_stops_the_training_thread(local_ray, tmp_path):
     results = run(tmp_path, 1_000_000, stop={"training_iteration": 5})
     for result in results:
