@@ -7,25 +7,25 @@ import torch
 from safetensors import safe_open
 
 from tasks import get_task
+from tests.tiny_trial import TINY_TRIAL
 from tests.tolerances import metrics_close
 from trainables.backbones import load
 from trainables.config import TrialConfig
 from trainables.trial import train
 
 CONFIG = TrialConfig.from_dict(
-    dict(
-        task="colorization",
-        n=1,
-        steps=4,
-        checkpoint_every=4,
-        rank=4,
-        alpha=2.0,  # α ≠ rank: the loader must read α from the file, not assume α = rank
-        lr=1e-2,
-        n_val=2,
-        sample_steps=3,
-        height=32,
-        width=32,
-    )
+    {
+        **TINY_TRIAL,
+        "task": "colorization",
+        "n": 1,
+        "steps": 4,
+        "checkpoint_every": 4,
+        "log_every": 10,  # TrialConfig's own
+        "alpha": 2.0,  # α ≠ rank: the loader must read α from the file, not assume α = rank
+        "lr": 1e-2,
+        "n_val": 2,
+        "sample_steps": 3,
+    }
 )
 
 

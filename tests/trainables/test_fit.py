@@ -8,27 +8,25 @@ is a clear, seed-averaged drop of the latent error, not a perfect fit."""
 import torch
 
 from tasks import get_task, render
+from tests.tiny_trial import TINY_TRIAL
 from trainables.backbones import load
 from trainables.config import TrialConfig
 from trainables.trial import train
 
 CONFIG = TrialConfig.from_dict(
-    dict(
-        task="hflip",
-        n=1,
-        steps=300,
-        checkpoint_every=300,
-        log_every=50,
-        trajectory="discrete",
-        modules="all-linear",
-        rank=16,
-        alpha=16.0,
-        lr=3e-3,
-        n_val=1,
-        sample_steps=10,
-        height=32,
-        width=32,
-    )
+    {
+        **TINY_TRIAL,
+        "n": 1,
+        "steps": 300,
+        "checkpoint_every": 300,
+        "log_every": 50,
+        "trajectory": "discrete",
+        "modules": "all-linear",
+        "rank": 16,
+        "alpha": 16.0,
+        "lr": 3e-3,
+        "sample_steps": 10,
+    }
 )
 
 
