@@ -66,6 +66,10 @@ estimates' step times, ~2-3 minutes, most of it Wan's 14B build, host round trip
     # small, on the CPU (what tests/benchmarks/test_full_scale.py runs):
     .venv/bin/python -m benchmarks.full_scale --layers 1 --height 64 --width 64 --steps 1 \\
         --sample-steps 2 --prompt stand-in --out /tmp/full_scale.json
+
+One module over 400 lines: it is the one prepared command a lent GPU runs (building each
+full-size model on the device, the trial's phases and their memory), kept whole so that the
+run needs nothing else.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ checks that no GPU held more than its capacity and no two ranks of one group sha
 
     .venv/bin/python -m benchmarks.packing [--gpus 4] [--min-s 6] [--max-s 18] [--mix 12,8,4,2]
         [--reuse-actors sweep|on|off] [--quick] [--out benchmarks/results/packing.json]
+
+One module over 400 lines: the probe trials, the sweep that places them and the timeline
+analysis of where capacity went are one measurement.
 """
 
 from __future__ import annotations
