@@ -42,16 +42,12 @@ def unpatch(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return blocks.reshape(shape)
 
 
-def psnr(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Mean PSNR (dB) over images in [-1, 1], as `pretrain_micro.psnr` scores the VAE."""
-    error = (((np.clip(prediction, -1, 1) - target) / 2) ** 2).reshape(len(target), -1).mean(1)
-    return float((10 * np.log10(1 / np.maximum(error, 1e-10))).mean())
-
-
 def linear_bound(components: list[int], fit_images: int, held_out: int) -> list[dict]:
     """Held-out PSNR of PCA on 8×8 patches, per number of kept components."""
+    import torch
+
     from tasks.sources import natural_image, validation_index
-    from trainables.pretrain_micro import SIZE
+    from trainables.pretrain_micro import SIZE, psnr
 
     def unit(images: list[np.ndarray]) -> np.ndarray:
         return np.stack(images).astype(np.float64) / 127.5 - 1
@@ -66,7 +62,7 @@ def linear_bound(components: list[int], fit_images: int, held_out: int) -> list[
         kept = basis[:k]
         coded = (patches(test) - mean) @ kept.T @ kept + mean
         out.append({"kind": "pca", "components": k, "heldout_psnr_image": psnr(
-            unpatch(coded, test.shape), test)})  # fmt: skip
+            torch.from_numpy(unpatch(coded, test.shape)), torch.from_numpy(test))})  # fmt: skip
     return out
 
 
