@@ -62,3 +62,17 @@ def session_factory(tmp_path):
         return RecordingSession(root, **kwargs)
 
     return make
+
+
+# ---- running the suite on several xdist workers (`make test`: -n 2 --dist loadgroup) ---------
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """One xdist group per test module, so a module's own fixtures (a module-scoped sweep, a
+    Ray cluster) are built once, on one worker; the modules that read the shared tiny sweep
+    (`report_sweep`, session-scoped) form one group, so it too is built once."""
+    shared = {item.module.__name__ for item in items if "report_sweep" in item.fixturenames}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__
+            item.add_marker(pytest.mark.xdist_group("report_sweep" if module in shared else module))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from benchmarks import performance_model
@@ -89,6 +90,7 @@ def check_row(name: str, row: dict, steps: int) -> None:
     assert not estimate["comparable"] and "a CPU run" in estimate["not_comparable_because"]
 
 
+@pytest.mark.slow
 def test_all_backbones_run_small_on_the_cpu(tmp_path):
     """The cache-hit prompt path (a stand-in text encoder): ~60 s on 2 cores."""
     rows = run(tmp_path, "--steps", "1", "--warmup", "0", "--prompt", "stand-in")
