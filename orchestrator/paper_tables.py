@@ -18,7 +18,11 @@ def primary_metric(task: str, dataset: str | None = None, data_root: str | None 
 def _source(rows: pd.DataFrame) -> tuple[str | None, str | None]:
     """The dataset and folder the task's runs read (their MLflow params; '' for none)."""
     first = rows.iloc[0]
-    return first.get("dataset") or None, first.get("data_root") or None
+
+    def text(value: object) -> str | None:  # NaN where no run logged it
+        return value if isinstance(value, str) and value else None
+
+    return text(first.get("dataset")), text(first.get("data_root"))
 
 
 def table_values(runs: pd.DataFrame, table: Table, order: list | None = None) -> pd.DataFrame:
