@@ -6,12 +6,23 @@ from __future__ import annotations
 import pandas as pd
 
 from search_spaces import Table
-from tasks import get_task
+from tasks import trial_metrics
 from tasks.metrics import LOWER_IS_BETTER, PERCENT
 
 
-def primary_metric(task: str) -> str:
-    return get_task(task).metrics[0]
+def primary_metric(task: str, dataset: str | None = None, data_root: str | None = None) -> str:
+    """The metric a task's trials are ranked by (a folder of pairs may name its own)."""
+    return trial_metrics(task, dataset, data_root)[0]
+
+
+def _source(rows: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The dataset and folder the task's runs read (their MLflow params; '' for none)."""
+    first = rows.iloc[0]
+
+    def text(value: object) -> str | None:  # NaN where no run logged it
+        return value if isinstance(value, str) and value else None
+
+    return text(first.get("dataset")), text(first.get("data_root"))
 
 
 def table_values(runs: pd.DataFrame, table: Table, order: list | None = None) -> pd.DataFrame:
@@ -22,7 +33,7 @@ def table_values(runs: pd.DataFrame, table: Table, order: list | None = None) ->
         selected = selected[selected[key] == value]
     parts = []
     for task, rows in selected.groupby("task", sort=False):
-        metric = primary_metric(str(task))
+        metric = primary_metric(str(task), *_source(rows))
         column = f"val_{metric}"
         if column not in rows:
             continue

@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from tasks import get_task
+from tasks import trial_metrics
 from tasks.metrics import LOWER_IS_BETTER
 
 
@@ -61,13 +61,16 @@ class SweepState:
         self.failed.discard(name)  # a retried trial runs again
         self.running[name] = {"step": 0, "loss": math.nan, "since": time.monotonic()}
 
-    def result(self, name: str, task: str, result: dict[str, Any]) -> None:
+    def result(
+        self, name: str, task: str, result: dict[str, Any], metric: str | None = None
+    ) -> None:
+        """A trial's report; `metric`: its primary one (default: the task's own)."""
         entry = self.running.setdefault(name, {"step": 0, "loss": math.nan})
         entry.setdefault("since", time.monotonic())
         entry["step"] = int(result.get("step", entry["step"]))
         if "loss" in result:
             entry["loss"] = float(result["loss"])
-        metric = get_task(task).metrics[0]
+        metric = metric or trial_metrics(task)[0]
         value = result.get(f"val_{metric}")
         if value is None or not math.isfinite(float(value)):
             return
@@ -115,6 +118,7 @@ class SweepProgress(tune.Callback):
         self.quiet_every = quiet_every
         self._live: Live | None = None
         self._printed_at = 0.0
+        self._metrics: dict[tuple, str] = {}  # (task, dataset, data_root) -> primary metric
 
     # -- Tune's hooks -------------------------------------------------------------------------
 
@@ -132,7 +136,11 @@ class SweepProgress(tune.Callback):
         self._show()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info):
-        self.state.result(str(trial), trial.config["trial"]["task"], result)
+        settings = trial.config["trial"]
+        source = (settings["task"], settings.get("dataset"), settings.get("data_root"))
+        if source not in self._metrics:  # a folder of pairs names its metric in a file
+            self._metrics[source] = trial_metrics(*source)[0]
+        self.state.result(str(trial), settings["task"], result, self._metrics[source])
         self._show()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -18,7 +18,7 @@ from orchestrator.placement_checks import check_batches
 from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, shares, sweep_placement
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
-from tasks.datasets import LOADERS
+from tasks.datasets import CHEAP_TO_OPEN, LOADERS
 from trainables.backbones import SCALES, micro_weights, paper_seconds_per_step
 from trainables.config import TrialConfig
 from trainables.weights import weights_digest
@@ -150,6 +150,14 @@ def apply_data(trials: list[dict], items: list[str]) -> list[dict]:
             )
         if not Path(data[dataset]).expanduser().exists():
             raise ValueError(f"--data {dataset}={data[dataset]}: no such file or folder")
+    sourceless = {t["task"] for t in trials if t.get("dataset") is None}
+    for task in sorted(sourceless):  # a task with no embedded source (pairs) needs its --data
+        needs = get_task(task)
+        if not needs.embedded and not set(needs.datasets) & set(data):
+            raise ValueError(
+                f"task {task!r} has no embedded source; give it its data: "
+                f"--data {needs.datasets[0]}=PATH (docs/data.md)"
+            )
     if not data:
         return trials
     # Per task, not per trial: a grid repeats each task hundreds of times.
@@ -217,11 +225,14 @@ def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig]]:
     return sweep, [TrialConfig.from_dict(trial) for trial in trials]  # n: the embedded pool
 
 
-def check_sources(configs: list[TrialConfig]) -> None:
+def check_sources(configs: list[TrialConfig], cheap: bool | None = None) -> None:
     """Each real dataset a sweep reads (--data) holds the pairs its largest n needs: opened
-    once per task and folder, here in the driver, before Ray starts."""
+    once per task and folder, here in the driver, before Ray starts. `cheap`: only the
+    datasets of CHEAP_TO_OPEN (True), or only the others (False)."""
     largest: dict[tuple[str, str, str], TrialConfig] = {}
     for config in configs:
+        if cheap is not None and (config.dataset in CHEAP_TO_OPEN) != cheap:
+            continue
         if config.dataset is not None:
             key = (config.task, config.dataset, config.data_root)
             if key not in largest or config.n + config.n_val > largest[key].n + largest[key].n_val:
@@ -311,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--storage {args.storage} is shared storage: give --tracking-uri, an MLflow "
                 "server every node reaches (a SQLite file cannot live in an object store)"
             )
+        check_sources(configs, cheap=True)  # a few-shot folder: checked in a dry run too
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -331,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 0
     try:  # not in a dry run: opening a real dataset's index can take a while (COCO: ~20 s)
-        check_sources(configs)
+        check_sources(configs, cheap=False)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -59,6 +59,7 @@ class Task(abc.ABC):
     metrics: ClassVar[tuple[str, ...]]
     datasets: ClassVar[tuple[str, ...]] = ()  # real sources, by tasks.datasets loader name
     dataset_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    embedded: ClassVar[bool] = True  # False: only a real dataset (`datasets`) gives its pairs
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -96,6 +97,25 @@ class Task(abc.ABC):
     def real_pool(self, data: Any) -> int:
         """How many distinct pairs the opened dataset offers."""
         return len(data)
+
+    def metrics_for(self, dataset: str | None, root: str | None) -> tuple[str, ...]:
+        """The metrics a trial reading `dataset` at `root` (None: the embedded source) is
+        scored on, primary first: the task's own, unless its data names them (a folder of
+        pairs may, in its task.json)."""
+        return self.metrics
+
+    def draw(
+        self, pool: int, n: int, n_val: int, seed: int, data: Any
+    ) -> tuple[list[int], list[int]]:
+        """The training and validation indices of a seed: n + n_val drawn without replacement
+        from one pool, so the splits never overlap (embedded validation indices then point at
+        the held-out photographs)."""
+        chosen = np.random.default_rng(seed).choice(pool, size=n + n_val, replace=False)
+        indices = [int(i) for i in chosen]
+        val = indices[n:]
+        if data is None:
+            val = [validation_index(i) for i in val]
+        return indices[:n], val
 
     def make_split(self, make: Callable[[int], Pair], train: list[int], val: list[int]) -> Split:
         """Pairs from the drawn indices; a task whose validation must come from a held-out part
@@ -144,15 +164,17 @@ class Task(abc.ABC):
             make = functools.partial(self.make_pair, size=size)
         else:
             make = functools.partial(self.make_real_pair, data, size=size)
-        chosen = np.random.default_rng(int(seed)).choice(pool, size=n + n_val, replace=False)
-        indices = [int(i) for i in chosen]
-        val = indices[n:]
-        if data is None:  # embedded validation pairs come from the held-out photographs
-            val = [validation_index(i) for i in val]
-        return self.make_split(make, indices[:n], val)
+        train, val = self.draw(pool, n, n_val, int(seed), data)
+        return self.make_split(make, train, val)
 
-    def score(self, predictions: list[np.ndarray], pairs: list[Pair]) -> dict[str, float]:
-        """Each of the task's metrics, averaged over the pairs (a perfect PSNR stays inf).
+    def score(
+        self,
+        predictions: list[np.ndarray],
+        pairs: list[Pair],
+        metrics: tuple[str, ...] | None = None,
+    ) -> dict[str, float]:
+        """Each of the task's metrics (or `metrics`, from `metrics_for`), averaged over the
+        pairs (a perfect PSNR stays inf).
 
         A metric gets, besides (prediction, y), the entries of `pair.info` it names as
         parameters (an inpainting mask, true depth, keypoints, labels)."""
@@ -162,7 +184,7 @@ class Task(abc.ABC):
                 f"and {len(pairs)} targets"
             )
         scores = {}
-        for metric in self.metrics:
+        for metric in self.metrics if metrics is None else metrics:
             function = getattr(_metrics, metric)
             wanted = set(inspect.signature(function).parameters)
             scores[metric] = float(
@@ -198,6 +220,14 @@ def _discover() -> None:
 def task_names() -> list[str]:
     _discover()
     return sorted(_REGISTRY)
+
+
+def trial_metrics(
+    task: str, dataset: str | None = None, data_root: str | None = None
+) -> tuple[str, ...]:
+    """The metrics of a trial of `task` on `dataset` at `data_root`, primary first (an empty
+    string, as MLflow params give None back, is None)."""
+    return get_task(task).metrics_for(dataset or None, data_root or None)
 
 
 def get_task(name: str) -> Task:

@@ -92,7 +92,8 @@ def validate(
     for start in range(0, len(pairs), config.sample_batch):
         images = [pair.x for pair in pairs[start : start + config.sample_batch]]
         samples += backbone.sample_many(images, config.frames, config.sample_steps, config.seed)
-    scores = task.score([s.last_frame for s in samples], pairs)
+    metrics = task.metrics_for(config.dataset, config.data_root)  # a folder may name its own
+    scores = task.score([s.last_frame for s in samples], pairs, metrics)
     return {f"val_{name}": value for name, value in scores.items()}, samples
 
 

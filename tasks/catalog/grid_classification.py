@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks import metrics
 from tasks.grid import CLASSES, GRID, compose, decode, symbol_grid
+from tasks.metrics import confusion
 from tasks.registry import Pair, Split, Task
 from tasks.sources import is_validation, photo_crop, validation_index
 
@@ -84,12 +84,17 @@ class GridClassification(Task):
     def make_split(self, make: Callable[[int], Pair], train: list[int], val: list[int]) -> Split:
         return Split(train=[make(i) for i in train], val=[make(validation_index(i)) for i in val])
 
-    def score(self, predictions: list[np.ndarray], pairs: list[Pair]) -> dict[str, float]:
+    def score(
+        self,
+        predictions: list[np.ndarray],
+        pairs: list[Pair],
+        metrics: tuple[str, ...] | None = None,
+    ) -> dict[str, float]:
         """Accuracy over all cells of all grids, and the confusion matrix as one metric per cell
         (`confusion_<true>_<decoded>`, counts) so the report can rebuild it from MLflow."""
-        scores = super().score(predictions, pairs)
+        scores = super().score(predictions, pairs, metrics)
         matrix = sum(
-            metrics.confusion(decode(p), pair.info["labels"], CLASSES)
+            confusion(decode(p), pair.info["labels"], CLASSES)
             for p, pair in zip(predictions, pairs, strict=True)
         )
         for true in range(CLASSES):

@@ -21,7 +21,10 @@ LOADERS = {
     "nyuv2": "tasks.datasets.nyuv2:NYUv2",
     "ade20k": "tasks.datasets.ade20k:ADE20K",
     "hypersim": "tasks.datasets.hypersim:Hypersim",
+    "pairs": "tasks.datasets.pairs:PairsFolder",
 }
+#: Sources small enough to open (and check) in a sweep's dry run too: a few-shot folder.
+CHEAP_TO_OPEN = frozenset({"pairs"})
 
 
 class DatasetError(ValueError):

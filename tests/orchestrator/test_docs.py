@@ -47,6 +47,10 @@ def materialize(argv: list[str], root: Path) -> list[str]:
             if key in backbone_names():  # --weights BACKBONE=PATH: the hub layout
                 for sub in backbone_class(key).subfolders:
                     (folder / sub).mkdir(parents=True, exist_ok=True)
+            if key == "pairs":  # --data pairs=PATH: a folder of six tiny pairs
+                from tests.tasks.test_pairs import write_split
+
+                write_split(folder, "train", range(10, 70, 10))
             folder.mkdir(parents=True, exist_ok=True)
             arg = f"{key}={folder}"
         elif arg.startswith("/data/"):

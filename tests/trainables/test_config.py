@@ -84,7 +84,7 @@ def test_every_backbone_defaults_to_its_table_3_settings(backbone):
         (
             {"task": "vflop"},
             "unknown task 'vflop'; allowed: binary_segmentation, colorization, depth, "
-            "grid_classification, hflip, image_to_segmentation, inpainting, jigsaw, pose, "
+            "grid_classification, hflip, image_to_segmentation, inpainting, jigsaw, pairs, pose, "
             "rot45, rot90, segmentation_to_image, shear, style_transfer, vflip, zoom",
         ),
         ({"task": "hflip", "trajectory": "cubic"}, "unknown trajectory 'cubic'; allowed: linear"),
