@@ -303,6 +303,12 @@ class HubSource(Source):
                 commit = api.repo_info(self.repo, revision=self.revision).sha or ""
                 tree = api.list_repo_tree(self.repo, revision=commit, recursive=True)
         except (RevisionNotFoundError, CachedRepoTreeNotFoundError):
+            if offline and self._snapshot_without_listing():
+                raise ValueError(  # a revision cached by a hub client that kept no file listing
+                    f"weights source {self.uri!r}: the hub cache {self.cache()} holds no file "
+                    f"listing of revision {self.revision!r}; fetch it once online (or with "
+                    "huggingface_hub >= 2.4) so sizes can be checked offline"
+                ) from None
             where = f"in the hub cache {self.cache()} (HF_HUB_OFFLINE is set)" if offline else ""
             raise ValueError(
                 f"weights source {self.uri!r}: unknown revision {self.revision!r} of "
@@ -326,13 +332,23 @@ class HubSource(Source):
         layout.check(self.uri, files)
         return Listing(files, revision=commit)
 
+    def _storage(self) -> Path:
+        """The repo's folder in the hub cache."""
+        from huggingface_hub.file_download import repo_folder_name
+
+        return self.cache() / repo_folder_name(repo_id=self.repo, repo_type="model")
+
     def _cached_commit(self) -> str:
         if _COMMIT.fullmatch(self.revision):
             return self.revision
-        from huggingface_hub.file_download import repo_folder_name
+        return (self._storage() / "refs" / self.revision).read_text().strip()
 
-        storage = self.cache() / repo_folder_name(repo_id=self.repo, repo_type="model")
-        return (storage / "refs" / self.revision).read_text().strip()
+    def _snapshot_without_listing(self) -> bool:
+        """The revision is in the hub cache, but not the list of its files."""
+        try:
+            return (self._storage() / "snapshots" / self._cached_commit()).is_dir()
+        except OSError:  # no such ref
+            return False
 
     def identity(self, listing: Listing, parts: tuple[str, ...]) -> str:
         return f"{HUB_SCHEME}{self.repo}@{listing.revision}"  # a commit names every file

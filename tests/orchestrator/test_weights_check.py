@@ -12,7 +12,7 @@ from ray.cluster_utils import Cluster
 from orchestrator.sweep import main
 
 
-@pytest.mark.slow  # 7-18 s: a Ray cluster of a CPU head and a GPU node
+@pytest.mark.slow  # 7-24 s (machine load): a Ray cluster of a CPU head and a GPU node
 def test_on_a_cluster_the_weights_are_checked_on_a_gpu_node_first(tmp_path, capsys):
     cluster = Cluster(
         initialize_head=True,

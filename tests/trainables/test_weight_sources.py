@@ -24,6 +24,7 @@ NAME = "cogvideox"  # the cheapest tiny pipeline to save and load
 SPEC = backbone_class(NAME)
 REPO = "org/tiny-cogvideox"
 COMMITS = ("a" * 40, "b" * 40)  # main, and a second revision (tag v2)
+UNLISTED = "c" * 40  # tag old: cached by a hub client that kept no file listing
 FETCHING = "weights: fetching "
 
 
@@ -258,7 +259,7 @@ def fill_hub_cache(cache: Path, folder: Path) -> None:
             continue
         (storage / "blobs").mkdir(parents=True, exist_ok=True)
         (storage / "blobs" / blob).write_bytes(data)
-        for commit in COMMITS:
+        for commit in (*COMMITS, UNLISTED):
             link = storage / "snapshots" / commit / relative
             link.parent.mkdir(parents=True, exist_ok=True)
             depth = len(Path(relative).parts) + 1  # up to the repo's folder
@@ -266,7 +267,7 @@ def fill_hub_cache(cache: Path, folder: Path) -> None:
     for commit in COMMITS:
         write_tree_cache(str(storage), commit, entries)
     (storage / "refs").mkdir()
-    for ref, commit in zip(("main", "v2"), COMMITS, strict=True):
+    for ref, commit in zip(("main", "v2", "old"), (*COMMITS, UNLISTED), strict=True):
         (storage / "refs" / ref).write_text(commit)
 
 
@@ -307,4 +308,11 @@ def test_an_unknown_revision_is_one_line(offline_hub, node):
     assert one_line(error) == (
         f"--weights {NAME}=...: weights source 'hf://{REPO}@v9': unknown revision 'v9' of {REPO} "
         f"in the hub cache {node / 'hub'} (HF_HUB_OFFLINE is set)"
+    )
+    # A revision cached without its file listing: known, but its sizes cannot be checked.
+    with pytest.raises(ValueError) as error:
+        check_weights(NAME, f"hf://{REPO}@old")
+    assert one_line(error).endswith(
+        "holds no file listing of revision 'old'; fetch it once online (or with "
+        "huggingface_hub >= 2.4) so sizes can be checked offline"
     )
