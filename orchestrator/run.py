@@ -19,6 +19,7 @@ from orchestrator.resources import card_memory_gb, shares, sweep_placement
 from orchestrator.results import results_table, write_tables
 from orchestrator.tracking import default_tracking_uri, finish_parent_run, start_parent_run
 from orchestrator.tuner import build_tuner
+from orchestrator.weights_check import check_on_cluster
 from search_spaces import Sweep
 from trainables.storage import Storage
 
@@ -71,6 +72,8 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
             request.workers,
         )
         check_batches(sweep.trials, placement)  # on the cluster's own cards
+        if request.address is not None:  # locally, the CLI checked them before Ray started
+            check_on_cluster(sweep.trials, cluster)  # where trials read them: a GPU node
         gpus = cluster.get("GPU", 0.0)
         where = f"{gpus:g} GPUs of {card_gb:g} GB" if card_gb else "no GPU: trials run on the CPU"
         print(f"vdm-sweeps: Ray cluster with {where}; per trial: {shares(placement)}", flush=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orchestrator.placement_checks import check_batches
 from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, shares, sweep_placement
+from orchestrator.weights_check import check_weights
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
 from tasks.datasets import CHEAP_TO_OPEN, LOADERS
@@ -90,8 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--weights",
         action="append",
         default=[],
-        metavar="BACKBONE=PATH",
-        help="a local hub-layout weights folder for a backbone (repeatable)",
+        metavar="BACKBONE=URI",
+        help="a backbone's hub-layout weights: a folder, a storage URI (s3://…) or "
+        "hf://ORG/NAME[@REVISION], fetched once per GPU node (repeatable; docs/weights.md)",
     )
     parser.add_argument(
         "--data",
@@ -179,30 +181,14 @@ def apply_data(trials: list[dict], items: list[str]) -> list[dict]:
     return out
 
 
-def check_weights(backbone: str, path: str) -> None:
-    """Before anything starts: the folder exists with the hub layout the backbone reads."""
-    from trainables.backbones import backbone_class, backbone_names
-    from trainables.weights import require_folder
-
-    if backbone not in backbone_names():
-        raise ValueError(
-            f"unknown backbone {backbone!r} in --weights; allowed: {', '.join(backbone_names())}"
-        )
-    spec = backbone_class(backbone)
-    try:
-        require_folder(Path(path).expanduser(), spec.subfolders, spec.hub_id)
-    except FileNotFoundError as error:
-        raise ValueError(f"--weights {backbone}=...: {error}") from None
-
-
 def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
     """The CLI's narrowing and widening of a sweep, then scale, weights and data."""
     for flag, (key, _) in AXES.items():
         if getattr(args, flag) is not None:
             trials = with_axis(trials, key, getattr(args, flag))
     weights = _pairs(args.weights, "--weights", "BACKBONE")
-    for backbone, path in weights.items():
-        check_weights(backbone, path)
+    for backbone, path in weights.items():  # with --address, on a GPU node (orchestrator.run)
+        check_weights(backbone, path, layout=getattr(args, "address", None) is None)
     updates: dict = {}
     if args.steps is not None:
         updates["steps"] = args.steps
@@ -214,7 +200,9 @@ def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
         if backbone in weights:
             trial["weights"] = weights[backbone]
         if trial.get("scale") == "full" and not trial.get("weights"):
-            raise ValueError(f"--scale full needs --weights {backbone}=PATH (a local folder)")
+            raise ValueError(
+                f"--scale full needs --weights {backbone}=PATH (a folder, s3://… or hf://ORG/NAME)"
+            )
     return apply_data(trials, args.data)
 
 

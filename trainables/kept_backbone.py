@@ -12,14 +12,10 @@ from typing import Any
 
 import torch
 
-from trainables.backbones import Backbone, load
+from trainables.backbones import Backbone, load, weights_identity
 
 _kept: tuple[tuple[str, str, str], Backbone] | None = None
 HOST = torch.device("cpu")
-
-
-def _key(name: str, scale: str, weights: Any) -> tuple[str, str, str]:
-    return name, scale, str(weights)
 
 
 def take(name: str, scale: str, weights: Any) -> Backbone:
@@ -28,7 +24,9 @@ def take(name: str, scale: str, weights: Any) -> Backbone:
     with its transformer in host memory, where a trial wants it until its engine is built."""
     global _kept
     kept, _kept = _kept, None
-    if kept is not None and kept[0] == _key(name, scale, weights):
+    # By the weights' identity, not their URI: a source rewritten or a branch moved since the
+    # kept one was loaded is loaded afresh (a listing, no fetch: trainables.weight_sources).
+    if kept is not None and kept[0] == (name, scale, weights_identity(name, scale, weights)):
         return kept[1]
     del kept
     gc.collect()
@@ -36,7 +34,8 @@ def take(name: str, scale: str, weights: Any) -> Backbone:
 
 
 def give_back(name: str, scale: str, weights: Any, backbone: Backbone, engine: Any) -> None:
-    """Strip what the finished trial added and keep the backbone for the next trial."""
+    """Strip what the finished trial added and keep the backbone for the next trial, under
+    the identity of the weights it was loaded from (`weights` names where they came from)."""
     global _kept
     # DeepSpeed's engine hooks the module's forward (closures over the engine): removed, or
     # the engine would outlive its trial and run in the next one's forward.
@@ -51,7 +50,7 @@ def give_back(name: str, scale: str, weights: Any, backbone: Backbone, engine: A
     # Back to host memory, where a trial's transformer waits until its engine is built (a copy
     # over PCIe, seconds at most: the weights are not read from disk again).
     transformer.to(HOST)
-    _kept = (_key(name, scale, weights), backbone)
+    _kept = ((name, scale, backbone.source_id), backbone)
 
 
 def drop() -> None:

@@ -1,5 +1,6 @@
 """Weights on disk: a backbone's weights folder (its layout checked before diffusers reads it,
-its identity for cache keys, its content digest for the run's record), the repo's pretrained
+its identity for cache keys, its content digest for the run's record; remote sources:
+trainables.weight_sources), the repo's pretrained
 micro weights, and the bytes of a written LoRA adapter file (metadata and header in one order,
 so one adapter gives one file).
 
@@ -38,26 +39,27 @@ def require_folder(path: str | os.PathLike[str], subfolders: tuple[str, ...], hu
     return root
 
 
-def weights_root(
+def weights_source(
     scale: str,
     path: str | os.PathLike[str] | None,
-    subfolders: tuple[str, ...],
     hub_id: str,
     micro: Path | None = None,
-) -> Path | None:
+) -> str | os.PathLike[str] | None:
     """None for the tiny build; for `micro`, the repo's pretrained folder `micro` (or `path`);
-    for `full`, the checked local folder laid out as `hub_id`."""
+    for `full`, `path`: a folder or a remote source laid out as `hub_id`
+    (trainables.weight_sources checks and fetches it)."""
     if scale == "tiny" and path is None:
         return None
     if scale == "micro" and path is None:
         if micro is None:
             raise ValueError(f"{hub_id} has no micro backbone; allowed scales: tiny, full")
-        path = micro
+        return micro
     if path is None:
         raise ValueError(
-            f"scale {scale!r} needs a local weights folder (path) laid out as {hub_id}"
+            f"scale {scale!r} needs a local weights folder (path), or a storage or hf:// URI, "
+            f"laid out as {hub_id}"
         )
-    return require_folder(path, subfolders, hub_id)
+    return path
 
 
 def weights_digest(root: Path) -> str:

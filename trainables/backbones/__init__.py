@@ -23,6 +23,8 @@ from trainables.backbones._base import (
     default_dtype,
 )
 from trainables.backbones._parts import seeded, tiny_t5_tokenizer, to_unit_range
+from trainables.weight_sources import source_identity
+from trainables.weights import weights_source
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -44,6 +46,7 @@ __all__ = [
     "seeded",
     "tiny_t5_tokenizer",
     "to_unit_range",
+    "weights_identity",
 ]
 
 
@@ -115,12 +118,25 @@ def size_multiple(name: str) -> int:
     return backbone_class(name).size_multiple
 
 
+def weights_identity(
+    name: str, scale: str = "tiny", path: str | os.PathLike[str] | None = None
+) -> str:
+    """The `source_id` that `load(name, scale, path)` would give, from the source's listing
+    alone (nothing fetched): whether a kept backbone is still the weights the source holds."""
+    backbone = backbone_class(name)
+    source = weights_source(scale, path, backbone.hub_id, micro=backbone.micro_folder)
+    if source is None:
+        return backbone.tiny_id
+    return source_identity(source, backbone.subfolders, backbone.hub_id)
+
+
 def load(
     name: str, scale: str = "tiny", path: str | os.PathLike[str] | None = None, **kwargs
 ) -> Backbone:
     """`tiny`: real diffusers classes from small seeded configs; `micro`: the small pretrained
-    weights shipped in the repo, loaded as `full` loads; `full`: a local hub-layout folder (a
-    tiny model saved with `save_pretrained` also loads this way, through the same code)."""
+    weights shipped in the repo, loaded as `full` loads; `full`: a hub-layout folder, or a
+    remote source fetched to this node first (trainables.weight_sources; a tiny model saved with
+    `save_pretrained` also loads this way, through the same code)."""
     backbone = backbone_class(name)
     if scale not in backbone.scales():
         allowed = ", ".join(backbone.scales())

@@ -24,12 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from trainables.backbones._parts import TINY_T5, seeded, tiny_t5_tokenizer
-from trainables.weights import (
-    adapter_metadata,
-    canonicalize_safetensors_header,
-    file_identity,
-    weights_root,
-)
+from trainables.weight_sources import Weights, fetch_weights
+from trainables.weights import adapter_metadata, canonicalize_safetensors_header, weights_source
 
 if TYPE_CHECKING:
     import torch
@@ -167,15 +163,17 @@ class Backbone(abc.ABC):
         path: str | os.PathLike[str] | None = None,
         transformer_on_host: bool = False,
     ) -> Backbone:
-        """The tiny build, or the pipeline of a weights folder laid out as `hub_id` (the repo's
-        micro weights for `micro` without `path`), without its text encoder (`encode_prompt`
-        loads it)."""
+        """The tiny build, or the pipeline of weights laid out as `hub_id` (the repo's micro
+        weights for `micro` without `path`), without its text encoder (`encode_prompt` loads
+        it). `path` is a folder or a remote source, fetched to this node's cache first
+        (trainables.weight_sources)."""
         device = default_device()
         dtype = default_dtype(device)
-        root = weights_root(scale, path, cls.subfolders, cls.hub_id, micro=cls.micro_folder)
-        if root is None:
+        source = weights_source(scale, path, cls.hub_id, micro=cls.micro_folder)
+        if source is None:
             pipeline = cls.build_tiny_pipeline(text=False)
             return cls(pipeline, device, dtype, None, transformer_on_host)
+        weights = fetch_weights(source, cls.subfolders, cls.hub_id)
         import diffusers
         import torch
 
@@ -183,16 +181,16 @@ class Backbone(abc.ABC):
         if cls.fp32_components:
             dtypes = {"default": dtype, **dict.fromkeys(cls.fp32_components, torch.float32)}
         pipeline = getattr(diffusers, cls.pipeline_class).from_pretrained(
-            root, text_encoder=None, tokenizer=None, dtype=dtypes
+            weights.root, text_encoder=None, tokenizer=None, dtype=dtypes
         )
-        return cls(pipeline, device, dtype, root, transformer_on_host)
+        return cls(pipeline, device, dtype, weights, transformer_on_host)
 
     def __init__(
         self,
         pipeline: Any,
         device: torch.device,
         dtype: torch.dtype,
-        root: Path | None = None,
+        weights: Weights | None = None,
         transformer_on_host: bool = False,
     ) -> None:
         self.device = device
@@ -202,12 +200,14 @@ class Backbone(abc.ABC):
         #: engine places it, whole (ZeRO-0/1/2) or one weight at a time as this rank's shards
         #: (ZeRO-3, trainables.engine.partition_onto_device).
         self.transformer_on_host = transformer_on_host
-        #: The weights folder; None: the tiny build.
-        self.root = root
+        #: The weights folder on this node; None: the tiny build.
+        self.root: Path | None = None if weights is None else weights.root
         #: Names the weights in cache keys: the same id must mean the same VAE/text encoder.
-        self.weights_id = (
-            self.tiny_id if root is None else file_identity(root, *self.identity_parts)
-        )
+        #: The source's identity (a remote source's URI and listing or commit), never the path
+        #: of this node's copy, so every node's trials share the cache entries.
+        self.weights_id = self.tiny_id if weights is None else weights.identity(self.identity_parts)
+        #: Names all of its weights (the kept backbone compares it with the source's now).
+        self.source_id = self.tiny_id if weights is None else weights.identity()
         self._prompt: dict[str, torch.Tensor] = {}
         self.adopt_pipeline(pipeline, cast_transformer_only=bool(self.fp32_components))
 
