@@ -294,9 +294,9 @@ def describe(plan: Plan, adapter: Adapter) -> str:
     )
 
 
-def main(argv: list[str] | None = None, console: Console | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = console or Console(stderr=True)
+    console = Console(stderr=True)  # progress on stderr; the table and paths on stdout
     try:
         with open_adapter(args.adapter, args.tracking_uri, args.storage, args.name) as adapter:
             plan = make_plan(args, adapter)
