@@ -7,7 +7,10 @@ a CPU-sized resolution and length at the tiny scale; sweeps override what they v
 from __future__ import annotations
 
 import dataclasses
+import json
+import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tasks import TRAJECTORIES, get_task, task_names
@@ -20,6 +23,10 @@ from trainables.backbones import (
     min_sample_steps,
     size_multiple,
 )
+
+#: Written beside a trial's adapter (`adapter/trial_config.json`): its settings, so that the
+#: adapter folder alone says how to apply it (orchestrator.predict).
+CONFIG_FILE = "trial_config.json"
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,51 @@ class TrialConfig:
         params["effective_batch_size"] = self.rank_batch_size * self.workers
         params["batch_size_per_rank"] = self.rank_batch_size
         return params
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> TrialConfig:
+        """The config whose `as_params` an MLflow run logged: each string back to its field's
+        type ('' to None where the field takes None); names that are no field (the batch
+        notes) are skipped, fields a run lacks take their defaults."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for name, text in params.items():
+            if name not in hints:
+                continue
+            kinds = typing.get_args(hints[name]) or (hints[name],)
+            kind = next(k for k in kinds if k is not type(None))
+            if text == "" and type(None) in kinds:
+                values[name] = None
+            elif kind is bool:
+                if text not in ("True", "False"):
+                    raise ValueError(f"bad param {name}={text!r}; allowed: True, False")
+                values[name] = text == "True"
+            else:
+                try:
+                    values[name] = kind(text)
+                except ValueError:
+                    raise ValueError(
+                        f"bad param {name}={text!r}; expected {kind.__name__}"
+                    ) from None
+        return cls.from_dict(values)
+
+    def write_json(self, folder: Path) -> Path:
+        """`folder/CONFIG_FILE`: every field, as `from_json` reads it back (atomically)."""
+        from trainables.media import write_atomically
+
+        text = json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n"
+        return write_atomically(Path(folder) / CONFIG_FILE, lambda tmp: tmp.write_text(text))
+
+    @classmethod
+    def from_json(cls, path: Path) -> TrialConfig:
+        """The config `write_json` wrote (one line naming the file when it is not one)."""
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"unreadable trial config {str(path)!r}: {error}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"bad trial config {str(path)!r}: expected a JSON object")
+        return cls.from_dict(values)
 
 
 def check_batch_over_ranks(batch_size: int, workers: int, where: str = "") -> None:

@@ -397,10 +397,12 @@ class Loop:
         return background
 
     def save_final(self, folder: Path) -> None:
-        """The trained adapter in the last checkpoint, and with the samples in MLflow."""
+        """The trained adapter in the last checkpoint, with the trial's settings beside it (what
+        applying it needs: orchestrator.predict), and with the samples in MLflow."""
         with full_parameters(self.engine, trainable_only=True):
             if self.this_rank == 0:
                 self.backbone.save_adapter(folder / "adapter")
+                self.config.write_json(folder / "adapter")
         if self.run is not None:
             log_final_artifacts(
                 self.run, self.backbone, self.config, self.val_pairs, self.samples, folder

@@ -63,7 +63,7 @@ def test_the_docs_have_commands_and_every_kind_is_known():
     assert len(COMMANDS) >= 12
     for where, command in COMMANDS:
         known = command.startswith(CLOUD + SETUP) or re.match(
-            r"(\.venv/bin/)?python -m (orchestrator\.(sweep|report|ui) |"
+            r"(\.venv/bin/)?python -m (orchestrator\.(sweep|report|ui|predict) |"
             r"trainables\.pretrain_micro|mlflow ui )",
             command,
         )
@@ -116,6 +116,43 @@ def test_report_and_ui_commands_work_on_a_real_sweep(
         monkeypatch.setattr(ui.subprocess, "Popen", lambda cmd: started.append(cmd) or Done())
         assert ui.main([*argv[:-2], "--port", "0", "--name", "report"]) == 0, command
         assert started and started[0][1:3] == ["server", "--backend-store-uri"]
+
+
+PREDICTIONS = [(w, c) for w, c in LOCAL if "-m orchestrator.predict " in c]
+
+
+@pytest.mark.slow  # the real sweep of conftest.report_sweep (~65 s)
+@pytest.mark.parametrize(("where", "command"), PREDICTIONS, ids=[c[:60] for _, c in PREDICTIONS])
+def test_predict_commands_work_on_a_real_sweeps_adapter(where, command, report_sweep, tmp_path):
+    """RUN_ID: an hflip trial's run of the shared sweep; any other ADAPTER: that trial's final
+    checkpoint folder; the image folders hold its validation input and target."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.predict import main
+    from orchestrator.tracking import default_tracking_uri
+    from trainables.config import TrialConfig
+    from trainables.media import write_png
+    from trainables.trial import task_pairs
+
+    client = MlflowClient(default_tracking_uri(report_sweep))
+    experiment = client.get_experiment_by_name("report")
+    run = client.search_runs([experiment.experiment_id], "params.task = 'hflip'", max_results=1)[0]
+    config = TrialConfig.from_params(run.data.params)
+    (pair,) = task_pairs(config).val
+    written = report_sweep.glob("checkpoints/*/step_*/adapter/trial_config.json")
+    checkpoint = next(f.parents[1] for f in written if TrialConfig.from_json(f) == config)
+    folders = {"./new-images": pair.x, "./new-targets": pair.y}
+    for folder, image in folders.items():
+        write_png(tmp_path / folder / "val_0.png", image)
+    argv = shlex.split(command.split("-m orchestrator.predict ", 1)[1])
+    argv[0] = run.info.run_id if argv[0] == "RUN_ID" else str(checkpoint)
+    argv = [str(tmp_path / a) if a in (*folders, "./predictions") else a for a in argv]
+    argv = [str(report_sweep.parent) if a == "./sweeps" else a for a in argv]
+    if "--name" in argv:
+        argv[argv.index("--name") + 1] = "report"
+    assert main(argv) == 0, command
+    assert (tmp_path / "predictions" / "val_0.png").is_file()
+    assert ("--targets" in argv) == (tmp_path / "predictions" / "metrics.json").is_file()
 
 
 class Done:

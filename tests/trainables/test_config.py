@@ -142,3 +142,19 @@ def test_the_global_batch_is_split_over_ranks_and_said_in_the_params() -> None:
     assert (params["effective_batch_size"], params["batch_size_per_rank"]) == (4, 1)
     with pytest.raises(ValueError, match="bad batch_size 4 .* over 3 ranks"):
         with_placement(one, {"workers": 3, "gpu": 1.0})
+
+
+def test_a_runs_params_and_the_json_beside_an_adapter_give_the_config_back(tmp_path):
+    """What orchestrator.predict reads back: MLflow's strings (None logged as '') and the
+    trial's `adapter/trial_config.json`."""
+    config = TrialConfig.from_dict(
+        {"task": "hflip", "backbone": "ltx", "compile": True, "alpha": 2.5, "prompt": "a b"}
+    )
+    assert config.dataset is None and config.weights is None  # '' in MLflow
+    params = {key: str(value) for key, value in config.as_params().items()}
+    assert TrialConfig.from_params(params) == config
+    assert TrialConfig.from_json(config.write_json(tmp_path)) == config
+    with pytest.raises(ValueError, match="bad param compile='maybe'; allowed: True, False"):
+        TrialConfig.from_params({**params, "compile": "maybe"})
+    with pytest.raises(ValueError, match="bad param rank='r4'; expected int"):
+        TrialConfig.from_params({**params, "rank": "r4"})
