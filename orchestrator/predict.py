@@ -3,7 +3,7 @@ new images.
 
 ADAPTER is a trial's MLflow run id (found with `--tracking-uri`, or in the sweep `--name` under
 `--storage`, or in any sweep under `--storage`) or an adapter folder (orchestrator.adapters).
-The backbone loads at the trial's scale and weights (`--weights BACKBONE=PATH` overrides), the
+The backbone loads at the trial's scale and weights (`--weights BACKBONE=URI` overrides), the
 adapter through diffusers' `load_lora_weights` on the backbone's own pipeline, and each image,
 fitted to the trial's resolution as the task data is, is sampled as the trial sampled its
 validation inputs (its frames, prompt, seed and sampling steps): the prediction is the video's
@@ -43,7 +43,6 @@ from tasks import metrics as task_metrics
 from trainables.backbones import Backbone, load, min_sample_steps
 from trainables.config import TrialConfig
 from trainables.media import write_atomically, write_png, write_video
-from trainables.weights import require_folder
 
 METRICS_FILE = "metrics.json"
 
@@ -90,8 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--weights",
         action="append",
         default=[],
-        metavar="BACKBONE=PATH",
-        help="a local hub-layout weights folder for the trial's backbone (default: the trial's)",
+        metavar="BACKBONE=URI",
+        help="the trial's backbone's weights: a hub-layout folder, s3://… or hf://REPO[@REV] "
+        "(default: the trial's)",
     )
     runs = parser.add_argument_group("where a run id is looked up")
     runs.add_argument("--tracking-uri", help="an MLflow tracking URI")
@@ -123,39 +123,42 @@ class Plan:
 
 
 def trial_weights(config: TrialConfig, items: list[str]) -> str | None:
-    """The weights folder to load: `--weights` for the trial's backbone, else the trial's."""
+    """The weights to load (a folder or a URI, trainables.weight_sources): `--weights` for the
+    trial's backbone, else the trial's own."""
     given: dict[str, str] = {}
     for item in items:
-        backbone, sep, path = item.partition("=")
-        if not sep or not backbone or not path:
-            raise ValueError(f"bad --weights {item!r}; expected BACKBONE=PATH")
-        check_weights(backbone, path)
+        backbone, sep, source = item.partition("=")
+        if not sep or not backbone or not source:
+            raise ValueError(f"bad --weights {item!r}; expected BACKBONE=URI")
+        check_weights(backbone, source)
         if backbone != config.backbone:
             raise ValueError(
                 f"--weights {backbone}=...: the adapter was trained on {config.backbone}; "
-                f"allowed: {config.backbone}=PATH"
+                f"allowed: {config.backbone}=URI"
             )
-        given[backbone] = str(Path(path).expanduser())
+        given[backbone] = source if "://" in source else str(Path(source).expanduser())
     if config.backbone in given:
         return given[config.backbone]
     if config.weights:
         from trainables.backbones import backbone_class
+        from trainables.weight_sources import check_source, first_line
 
         spec = backbone_class(config.backbone)
         try:
-            require_folder(Path(config.weights), spec.subfolders, spec.hub_id)
-        except FileNotFoundError as error:
+            check_source(config.weights, spec.subfolders, spec.hub_id)
+        except (ValueError, OSError) as error:
             raise ValueError(
-                f"the trial's weights: {error}; give --weights {config.backbone}=PATH"
+                f"the trial's weights: {first_line(error)}; give --weights {config.backbone}=URI"
             ) from None
     return config.weights
 
 
-def scored_metrics(task_name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The task's metrics that a target image alone scores, and those that need the task's own
-    ground truth besides (an inpainting mask, depth, labels, keypoints)."""
+def scored_metrics(config: TrialConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The trial's metrics (its task's, or those its folder of pairs names) that a target image
+    alone scores, and those that need the task's own ground truth besides (an inpainting mask,
+    depth, labels, keypoints)."""
     scored, skipped = [], []
-    for name in get_task(task_name).metrics:
+    for name in get_task(config.task).metrics_for(config.dataset, config.data_root):
         extra = list(inspect.signature(getattr(task_metrics, name)).parameters.values())[2:]
         needs = [p for p in extra if p.default is inspect.Parameter.empty]
         (skipped if needs else scored).append(name)
@@ -172,7 +175,7 @@ def make_plan(args: argparse.Namespace, adapter: Adapter) -> Plan:
     images = list_images(args.images, "--images")
     targets, scored = None, ()
     if args.targets is not None:
-        scored, skipped = scored_metrics(config.task)
+        scored, skipped = scored_metrics(config)
         if not scored:
             raise ValueError(
                 f"--targets: task {config.task!r} scores with {', '.join(skipped)}, which need "
@@ -269,7 +272,7 @@ def score(plan: Plan, predictions: dict[str, np.ndarray]) -> dict:
             for metric in plan.scored
         }
     mean = {m: float(np.mean([v[m] for v in per_image.values()])) for m in plan.scored}
-    _, skipped = scored_metrics(plan.config.task)
+    _, skipped = scored_metrics(plan.config)
     return {"task": plan.config.task, "mean": mean, "images": per_image, "not_scored": skipped}
 
 
