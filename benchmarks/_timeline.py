@@ -3,9 +3,10 @@ actors, a plain loop): spans and points appended as JSON lines to the file that
 `$VDM_BENCH_EVENTS` names. Ray's worker processes inherit the variable from the driver that
 started the local Ray, so the driver sets it before `ray.init`.
 
-Nothing in the product changes: the probes wrap, in the process that runs a trial, the names
-`trainables.trial.train` looks up at call time (`load`, `build_engine`, `RunLog`, …), and the
-benchmark hands Tune a subclass of the product's trainable that installs them.
+Nothing in the product changes: in the process that runs a trial, a phase observer
+(`trainables.trial.PHASE_OBSERVERS`) times the trial's phases (`load`, `build_engine`, …), the
+methods of the MLflow log, the checkpoint store and the session are wrapped, and the benchmark
+hands Tune a subclass of the product's trainable that installs them.
 """
 
 from __future__ import annotations
@@ -97,6 +98,26 @@ def patch(owner: Any, attribute: str, name: str) -> None:
     setattr(owner, attribute, timed(current, name))
 
 
+#: The trial's phases the timeline shows (`shard_fraction` is too short to matter).
+TIMED_PHASES = (
+    "load",
+    "prepare",
+    "add_lora",
+    "build_engine",
+    "validate",
+    "save_checkpoint",
+    "log_final_artifacts",
+)
+
+
+def timed_phase(phase: str, args: tuple, proceed: Callable[[], Any]) -> Any:
+    """A phase observer: the phase as the span `trial.<phase>`."""
+    if phase not in TIMED_PHASES:
+        return proceed()
+    with span(f"trial.{phase}"):
+        return proceed()
+
+
 def install_trial_probes() -> None:
     """Time the phases of `trainables.trial.train` in this process (idempotent)."""
     if _STATE["installed"]:
@@ -108,16 +129,7 @@ def install_trial_probes() -> None:
     from trainables.run_log import RunLog
     from trainables.sweep_trial import StoredSession
 
-    for attribute, name in (
-        ("load", "trial.load"),
-        ("prepare", "trial.prepare"),
-        ("add_lora", "trial.add_lora"),
-        ("build_engine", "trial.build_engine"),
-        ("validate", "trial.validate"),
-        ("save_checkpoint", "trial.save_checkpoint"),
-        ("log_final_artifacts", "trial.log_final_artifacts"),
-    ):
-        patch(trial_module, attribute, name)
+    trial_module.PHASE_OBSERVERS.append(timed_phase)
     for attribute in ("open", "log_metrics", "flush", "log_artifacts", "finish"):
         patch(RunLog, attribute, f"mlflow.{attribute}")
     for attribute in ("latest", "record_attempt", "restore", "upload", "seal"):

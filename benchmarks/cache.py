@@ -107,15 +107,12 @@ def timed_wrapper(counters: Counters, method, name: str, runs: str, flag: bool =
 
 
 def instrument(counters: Counters) -> None:
-    """Wrap what `train` looks up in its own module: `load` (to wrap each new backbone's
-    encoders) and `prepare` (to time it, read the trial's cache counts, hash its videos)."""
+    """Observe the trial's `load` (to wrap each new backbone's encoders) and `prepare` (to time
+    it, read the trial's cache counts, hash its videos), through its phase observers."""
     import trainables.trial as trial_module
     from trainables.cache import content_key
 
-    load, prepare = trial_module.load, trial_module.prepare
-
-    def counting_load(*args, **kwargs):
-        backbone = load(*args, **kwargs)
+    def counting_load(backbone):
         backbone.encode_prompt = timed_wrapper(
             counters, backbone.encode_prompt, "encode_prompt", "text_encoder_runs"
         )
@@ -132,18 +129,22 @@ def instrument(counters: Counters) -> None:
         backbone.vae.encode = counting_encode
         return backbone
 
-    def timed_prepare(backbone, config, videos, cache):
+    def observer(phase: str, args: tuple, proceed):
+        if phase == "load":
+            return counting_load(proceed())
+        if phase != "prepare":
+            return proceed()
+        _, _, videos, cache = args
         started = time.perf_counter()
         try:
-            return prepare(backbone, config, videos, cache)
+            return proceed()
         finally:
             counters.trial["prepare_s"] += time.perf_counter() - started
             counters.trial["cache_hits"] = cache.hits
             counters.trial["cache_misses"] = cache.misses
             counters.videos.update(content_key(video=v) for v in videos)
 
-    trial_module.load = counting_load
-    trial_module.prepare = timed_prepare
+    trial_module.PHASE_OBSERVERS.append(observer)
 
 
 def group_configs(args: argparse.Namespace) -> list:

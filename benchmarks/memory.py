@@ -94,14 +94,16 @@ def held_parameters(module) -> dict[str, int]:
 
 
 def instrument(record: dict, on_first_step=None) -> None:
-    """`train` calls `shard_fraction(engine)` right after building the engine: record what the
-    engine holds then, and again after its first optimizer step (ZeRO-3 gathers persistent
-    parameters at the first forward and keeps them); then call `on_first_step()`."""
+    """`train` asks every rank's `shard_fraction(engine)` right after building the engine (a
+    phase it shows its observers): record what the engine holds then, and again after its
+    first optimizer step (ZeRO-3 gathers persistent parameters at the first forward and keeps
+    them); then call `on_first_step()`."""
     import trainables.trial as trial_module
 
-    shard_fraction = trial_module.shard_fraction
-
-    def recording(engine):
+    def observer(phase: str, args: tuple, proceed):
+        if phase != "shard_fraction":
+            return proceed()
+        (engine,) = args
         record["at_build"] = held_parameters(engine.module)
         step = engine.step
 
@@ -114,11 +116,11 @@ def instrument(record: dict, on_first_step=None) -> None:
             return out
 
         engine.step = first_step
-        fraction = shard_fraction(engine)
+        fraction = proceed()
         record["shard_fraction"] = fraction
         return fraction
 
-    trial_module.shard_fraction = recording
+    trial_module.PHASE_OBSERVERS.append(observer)
 
 
 def measure_trial(backbone: str, stage: int, args: argparse.Namespace) -> dict:

@@ -92,17 +92,16 @@ def measure_with(
     # The bare loop runs on the trial's own backbone and LoRA-wrapped transformer, caught as
     # `train` builds them; it is set up at the first step (see `on_step`).
     built: dict = {}
-    load_backbone, build_engine = trial_module.load, trial_module.build_engine
 
-    def catch_backbone(*args, **kwargs):
-        built["backbone"] = load_backbone(*args, **kwargs)
-        return built["backbone"]
+    def catch(phase: str, args: tuple, proceed):
+        result = proceed()
+        if phase == "load":
+            built["backbone"] = result
+        elif phase == "build_engine":
+            built["engine"] = result
+        return result
 
-    def catch_engine(model, settings):
-        built["engine"] = build_engine(model, settings)
-        return built["engine"]
-
-    trial_module.load, trial_module.build_engine = catch_backbone, catch_engine
+    trial_module.PHASE_OBSERVERS.append(catch)
     split = get_task(config.task).pairs(
         config.n, config.seed, n_val=config.n_val, size=(config.height, config.width)
     )

@@ -66,6 +66,21 @@ class Session(Protocol):
 
 CACHE_VERSION = 1
 
+#: Observers of a trial's named phases: each is called as `observer(phase, args, proceed)` and
+#: returns `proceed()`, the phase's result (it may time the call, count it, or keep what it
+#: returns). Empty in the product; the benchmarks observe a trial here instead of replacing
+#: this module's names.
+PhaseObserver = Callable[[str, tuple[Any, ...], Callable[[], Any]], Any]
+PHASE_OBSERVERS: list[PhaseObserver] = []
+
+
+def in_phase(phase: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`function(*args, **kwargs)` as the phase `phase`, seen by every phase observer."""
+    proceed = functools.partial(function, *args, **kwargs)
+    for observer in PHASE_OBSERVERS:
+        proceed = functools.partial(observer, phase, args, proceed)
+    return proceed()
+
 
 def optim_settings(config: TrialConfig) -> OptimSettings:
     return OptimSettings(
@@ -137,7 +152,7 @@ def train(
     backbone = frozen_backbone(config, keep_backbone)
     videos = [render(p.x, p.y, config.trajectory, config.frames, config.seed) for p in split.train]
     cache = TensorCache(cache_dir)
-    examples = prepare(backbone, config, videos, cache)
+    examples = in_phase("prepare", prepare, backbone, config, videos, cache)
     print(f"{session.trial_name}: {cache.summary()}", flush=True)
     engine, shards = lora_engine(backbone, config)
     this_rank = rank()
@@ -177,7 +192,7 @@ def frozen_backbone(config: TrialConfig, keep_backbone: bool) -> Backbone:
     if keep_backbone:
         backbone = kept_backbone.take(*ident)
     else:
-        backbone = load(*ident, transformer_on_host=True)
+        backbone = in_phase("load", load, *ident, transformer_on_host=True)
     backbone.check_frames(config.frames)
     backbone.check_size(config.height, config.width)
     if config.gradient_checkpointing:
@@ -187,11 +202,11 @@ def frozen_backbone(config: TrialConfig, keep_backbone: bool) -> Backbone:
 
 def lora_engine(backbone: Backbone, config: TrialConfig) -> tuple[Any, list[float]]:
     """LoRA on the transformer, in DeepSpeed's engine; and every rank's share of the model."""
-    add_lora(backbone, config.modules, config.rank, config.alpha, config.seed)
+    in_phase("add_lora", add_lora, backbone, config.modules, config.rank, config.alpha, config.seed)
     if config.compile:
         backbone.compile_blocks()
-    engine = build_engine(backbone.transformer, optim_settings(config))
-    shards = all_ranks(shard_fraction(engine))
+    engine = in_phase("build_engine", build_engine, backbone.transformer, optim_settings(config))
+    shards = all_ranks(in_phase("shard_fraction", shard_fraction, engine))
     if len(shards) != config.workers:  # the batch split assumes the group the config says
         raise RuntimeError(f"{len(shards)} ranks run a trial configured for {config.workers}")
     return engine, shards
@@ -346,7 +361,9 @@ class Loop:
             self.losses = []
         validating = last or (config.validate_every and step % config.validate_every == 0)
         if validating and (self.this_rank == 0 or samples_on_every_rank(self.engine)):
-            scores, self.samples = validate(self.backbone, config, self.val_pairs)
+            scores, self.samples = in_phase(
+                "validate", validate, self.backbone, config, self.val_pairs
+            )
             if self.this_rank == 0:
                 metrics.update(scores)
         if last and len(self.shards) > 1:
@@ -384,7 +401,7 @@ class Loop:
     def save(self, folder: Path, state: dict[str, Any], in_line: bool) -> bool:
         """Write the checkpoint into `folder`; whether its write-out goes in the background."""
         queued = self.writes.submitted
-        save_checkpoint(self.engine, folder, state)
+        in_phase("save_checkpoint", save_checkpoint, self.engine, folder, state)
         # A big state's files are being written on the background thread
         # (write_checkpoints_with): its write-out (MLflow points, upload, manifest) follows
         # them there. A small state's is done in line: ~15 ms of Python that, queued, would
@@ -404,8 +421,15 @@ class Loop:
                 self.backbone.save_adapter(folder / "adapter")
                 self.config.write_json(folder / "adapter")
         if self.run is not None:
-            log_final_artifacts(
-                self.run, self.backbone, self.config, self.val_pairs, self.samples, folder
+            in_phase(
+                "log_final_artifacts",
+                log_final_artifacts,
+                self.run,
+                self.backbone,
+                self.config,
+                self.val_pairs,
+                self.samples,
+                folder,
             )
 
     def stop(self, step: int) -> None:
