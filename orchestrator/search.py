@@ -26,7 +26,7 @@ SCHEDULERS = ("fifo", "asha")
 SEARCHES = ("grid", "random", "optuna")
 RANGES = ("choice", "loguniform", "lograndint", "randint", "uniform")
 #: Settings fixed before the sweep starts (data, weights and placement are checked on them).
-FIXED = ("task", "backbone", "scale", "weights", "dataset", "data_root", "workers")
+FIXED = ("task", "backbone", "scale", "weights", "dataset", "data_root", "n", "n_val", "workers")
 EXAMPLE = "e.g. lr=loguniform:1e-5:1e-3 or rank=choice:4,8,16"
 INSTALL_OPTUNA = "pip install 'vdm-sweeps[search]' (or: pip install optuna)"
 #: The Hyperband papers' η: a third of the trials at each rung go on.

@@ -60,6 +60,7 @@ def test_cli_ranges_and_tune_ranges_make_the_same_record(text, expected):
         (["--sample", "lr"], "bad --sample 'lr'; expected NAME=KIND:ARGS, e.g. lr=loguniform"),
         (["--sample", "foo=choice:1"], "unknown trial setting 'foo' in --sample foo=choice:1;"),
         (["--sample", "task=choice:hflip"], "cannot sample 'task' in --sample task=choice:hflip"),
+        (["--sample", "n=choice:1,3"], "cannot sample 'n' in --sample n=choice:1,3: it is checked"),
         (["--sample", "lr=normal:1:2"], "allowed: choice, loguniform, lograndint, randint, uni"),
         (["--sample", "lr=loguniform:0:1"], "a log range needs LOW above 0"),
         (["--sample", "lr=uniform:3:1"], "bad --sample lr=uniform:3:1: LOW must be below HIGH"),
