@@ -18,7 +18,12 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from orchestrator.paper_tables import PERCENT, table_markdown, table_values
-from orchestrator.tracking import SWEEP_TAG, default_tracking_uri
+from orchestrator.tracking import (
+    STOPPED_STEP_TAG,
+    STOPPED_TAG,
+    SWEEP_TAG,
+    default_tracking_uri,
+)
 from search_spaces import Sweep, load_sweep
 from trainables.media import write_atomically, write_png
 from trainables.storage import Storage
@@ -48,6 +53,42 @@ def collect_runs(tracking_uri: str, sweep_name: str) -> pd.DataFrame:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column])
     return runs.reset_index(drop=True)
+
+
+def collect_stopped(tracking_uri: str, sweep_name: str) -> pd.DataFrame:
+    """The runs of trials the sweep's scheduler stopped early (orchestrator.tracking tags them):
+    their name, the step and who stopped them, their settings and last metrics."""
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(sweep_name)
+    if experiment is None:
+        return pd.DataFrame()
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{STOPPED_TAG}` != ''",
+        max_results=100_000,
+    )
+    return runs.reset_index(drop=True)
+
+
+def stopped_markdown(stopped: pd.DataFrame) -> str:
+    """The report's section on trials stopped early: one row each, with the step they reached
+    and their last scores (left out of the tables above, whose scores are from last steps)."""
+    metrics = sorted(c for c in stopped.columns if c.startswith("metrics.val_"))
+    rows = pd.DataFrame(
+        {
+            "run": stopped["tags.mlflow.runName"],
+            "stopped by": stopped[f"tags.{STOPPED_TAG}"],
+            "at step": pd.to_numeric(stopped[f"tags.{STOPPED_STEP_TAG}"]),
+            **{m.split(".", 1)[1]: stopped[m] for m in metrics},
+        }
+    ).sort_values(["at step", "run"])
+    return (
+        f"## Stopped early ({len(rows)} trials)\n\n"
+        "Stopped by the sweep's scheduler at a validation; not in the tables above.\n\n"
+        + rows.to_markdown(index=False, floatfmt=".4g")
+        + "\n"
+    )
 
 
 def trajectory_chart(values: pd.DataFrame, path: Path) -> Path:
@@ -157,7 +198,15 @@ def confusion_plot(matrix: pd.DataFrame, title: str, path: Path) -> Path:
     return path
 
 
-def build_report(sweep: Sweep, runs: pd.DataFrame, tracking_uri: str, out: Path) -> list[Path]:
+def build_report(
+    sweep: Sweep,
+    runs: pd.DataFrame,
+    tracking_uri: str,
+    out: Path,
+    stopped: pd.DataFrame | None = None,
+) -> list[Path]:
+    """The tables, charts and sheets of the finished runs (`collect_runs`), and a section on
+    the trials stopped early (`collect_stopped`), if any."""
     files: list[Path] = []
     sections = []
     for table in sweep.tables:
@@ -169,6 +218,8 @@ def build_report(sweep: Sweep, runs: pd.DataFrame, tracking_uri: str, out: Path)
         sections.append(table_markdown(values, table))
         if table.rows == "trajectory" and not values.empty:
             files.append(trajectory_chart(values, out / "trajectories.png"))
+    if stopped is not None and not stopped.empty:
+        sections.append(stopped_markdown(stopped))
     markdown = "\n".join(sections)
     files.append(write_atomically(out / "tables.md", lambda tmp: tmp.write_text(markdown)))
     for n, matrix in confusion_matrices(runs).items():
@@ -215,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         if out is None:
             out = Path(f"{name}-report") if shared else experiment_dir / "report"
         runs = collect_runs(uri, name)
-        files = build_report(sweep, runs, uri, out)
+        files = build_report(sweep, runs, uri, out, collect_stopped(uri, name))
         if shared:  # next to the sweep's state, where the sweep itself puts its report
             storage = Storage(args.storage).child(name)
             for file in files:

@@ -12,11 +12,15 @@ from trainables.media import write_atomically
 KEY_COLUMNS = ("task", "n", "seed", "trajectory", "modules", "rank", "backbone", "steps")
 
 
-def results_table(rows: list[dict]) -> pd.DataFrame:
-    """`rows`: each a trial's config merged with its last reported metrics (and an error)."""
+def results_table(rows: list[dict], sampled: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """`rows`: each a trial's config merged with its last reported metrics and its status (OK,
+    ERROR, or stopped early by the sweep's scheduler at a step); `sampled`: the settings a
+    search drew (orchestrator.search), shown after the key columns."""
     table = pd.DataFrame(rows)
     metrics = sorted(c for c in table.columns if c.startswith("val_"))
-    columns = [c for c in (*KEY_COLUMNS, *metrics, "loss", "status") if c in table.columns]
+    extra = [c for c in sampled if c not in KEY_COLUMNS]
+    keys = (*KEY_COLUMNS, *extra, *metrics, "loss", "status")
+    columns = [c for c in keys if c in table.columns]
     return table[columns].sort_values(list(KEY_COLUMNS[:1]), kind="stable").reset_index(drop=True)
 
 

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ray
@@ -14,13 +14,20 @@ import ray
 from orchestrator.identity import claim
 from orchestrator.placement_checks import check_batches
 from orchestrator.progress import SweepProgress
-from orchestrator.report import build_report, collect_runs
+from orchestrator.report import build_report, collect_runs, collect_stopped
 from orchestrator.resources import card_memory_gb, shares, sweep_placement
 from orchestrator.results import results_table, write_tables
-from orchestrator.tracking import default_tracking_uri, finish_parent_run, start_parent_run
+from orchestrator.search import Search, sizing_trials
+from orchestrator.tracking import (
+    default_tracking_uri,
+    finish_parent_run,
+    mark_stopped_early,
+    start_parent_run,
+)
 from orchestrator.tuner import build_tuner
 from orchestrator.weights_check import check_on_cluster
 from search_spaces import Sweep
+from trainables.checkpoints import trial_key
 from trainables.storage import Storage
 
 
@@ -37,6 +44,8 @@ class SweepRequest:
     card_gb: float | None = None  # None: read from the cluster's vram_<N>gb resources
     gpus_per_trial: float | None = None  # --gpus-per-trial; None: the resources policy
     workers: int | None = None  # --workers; None: the trial's own, then the policy
+    # --scheduler, --search, --sample, ...; the default: the sweep's grid, FIFO
+    search: Search = field(default_factory=Search)
 
 
 def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
@@ -46,7 +55,9 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
     and OSError for storage that cannot be reached."""
     name = request.name
     storage = Storage(request.storage).child(name)
-    existed = claim(storage, name, sweep.trials, request.resume)
+    search = request.search
+    existed = claim(storage, name, sweep.trials, request.resume, search.record())
+    sized = sizing_trials(search, sweep.trials)  # a sampled choice may move a trial's memory
     if storage.local:
         experiment_dir = Path(storage.root)
         experiment_dir.mkdir(parents=True, exist_ok=True)
@@ -65,13 +76,13 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
         if not cluster.get("GPU"):
             card_gb = None
         placement = sweep_placement(
-            sweep.trials,
+            sized,
             card_gb,
             sweep.resources,
             request.gpus_per_trial,
             request.workers,
         )
-        check_batches(sweep.trials, placement)  # on the cluster's own cards
+        check_batches(sized, placement)  # on the cluster's own cards
         if request.address is not None:  # locally, the CLI checked them before Ray started
             check_on_cluster(sweep.trials, cluster)  # where trials read them: a GPU node
         gpus = cluster.get("GPU", 0.0)
@@ -83,8 +94,10 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
             else storage.uri.partition("?")[0] + "/mlartifacts"
         )
         tracking = start_parent_run(tracking_uri, name, artifacts, sweep.description)
-        progress = SweepProgress(len(sweep.trials))
-        tuner, resumed = build_tuner(sweep, storage, tracking, placement, callbacks=[progress])
+        progress = SweepProgress(search.trial_count(sweep.trials))
+        tuner, resumed = build_tuner(
+            sweep, storage, tracking, placement, callbacks=[progress], search=search
+        )
         if resumed or existed:
             print(f"vdm-sweeps: resuming the sweep stored in {storage.uri}", flush=True)
         results = tuner.fit()
@@ -94,19 +107,27 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
     rows = []
     for result in results:
         metrics = result.metrics or {}
+        stopped = search.stopped_at(metrics, result.config["trial"])
+        status = "ERROR" if result.error else "OK"
+        if stopped is not None and not result.error:
+            status = f"{search.stopped_label} at step {stopped}"
+            mark_stopped_early(
+                tracking, trial_key(result.config["trial"]), stopped, search.scheduler.upper()
+            )
         rows.append(
             {
                 **result.config["trial"],
                 **{k: v for k, v in metrics.items() if k.startswith("val_") or k == "loss"},
-                "status": "ERROR" if result.error else "OK",
+                "status": status,
             }
         )
-    table = results_table(rows)
+    table = results_table(rows, sampled=sorted(search.space))
     files = write_tables(table, experiment_dir)
     failed = bool(results.errors)
     runs = collect_runs(tracking_uri, name)
     if not runs.empty:
-        files += build_report(sweep, runs, tracking_uri, experiment_dir / "report")
+        stopped = collect_stopped(tracking_uri, name)
+        files += build_report(sweep, runs, tracking_uri, experiment_dir / "report", stopped)
     if not storage.local:
         for file in files:
             relative = file.relative_to(experiment_dir).as_posix()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orchestrator.placement_checks import check_batches
 from orchestrator.resources import DEFAULT_CARD_GB, placement_estimates, shares, sweep_placement
+from orchestrator.search import Search, add_arguments, from_args, sizing_trials, with_validate_every
 from orchestrator.weights_check import check_weights
 from search_spaces import Sweep, load_sweep, sweep_names, with_axis
 from tasks import get_task
@@ -103,6 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="read the tasks that use this dataset from it instead of their embedded source: "
         f"{', '.join(LOADERS)} (repeatable)",
     )
+    add_arguments(parser)  # --scheduler, --search, --sample, ... (orchestrator.search)
     return parser.parse_args(argv)
 
 
@@ -206,11 +208,12 @@ def apply_overrides(trials: list[dict], args: argparse.Namespace) -> list[dict]:
     return apply_data(trials, args.data)
 
 
-def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig]]:
+def resolve_trials(args: argparse.Namespace) -> tuple[Sweep, list[TrialConfig], Search]:
     sweep = load_sweep(args.sweep)
-    trials = apply_overrides(sweep.trials, args)
+    trials = with_validate_every(apply_overrides(sweep.trials, args), args.validate_every)
     sweep = dataclasses.replace(sweep, trials=trials)
-    return sweep, [TrialConfig.from_dict(trial) for trial in trials]  # n: the embedded pool
+    search = from_args(args, trials, sweep.search)
+    return sweep, [TrialConfig.from_dict(trial) for trial in trials], search
 
 
 def check_sources(configs: list[TrialConfig], cheap: bool | None = None) -> None:
@@ -260,8 +263,9 @@ def trial_line(config: TrialConfig) -> str:
     return json.dumps(vars(config), sort_keys=True)
 
 
-def describe(configs: list[TrialConfig]) -> str:
-    """The first line a sweep prints: how many trials, on what, and which weights they run."""
+def describe(configs: list[TrialConfig], search: Search | None = None) -> str:
+    """The first line a sweep prints: how many trials, on what, and which weights they run (and
+    how they are sampled and scheduled, when not the grid, FIFO)."""
     scales = sorted({f"{c.backbone}/{c.scale}" for c in configs})
     notes = []
     if any(c.scale == "tiny" for c in configs):
@@ -273,8 +277,11 @@ def describe(configs: list[TrialConfig]) -> str:
         )
     weights = sorted({c.weights for c in configs if c.weights})
     notes += [f"weights {w}" for w in weights]
+    if search is not None and search.describe():
+        notes.append(search.describe())
     note = f" ({'; '.join(notes)})" if notes else ""
-    return f"{len(configs)} trials on {', '.join(scales)}{note}"
+    count = len(configs) if search is None else search.trial_count([vars(c) for c in configs])
+    return f"{count} trials on {', '.join(scales)}{note}"
 
 
 def machine_note(args: argparse.Namespace, configs: list[TrialConfig]) -> str:
@@ -291,12 +298,13 @@ def machine_note(args: argparse.Namespace, configs: list[TrialConfig]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        sweep, configs = resolve_trials(args)
+        sweep, configs, search = resolve_trials(args)
         name = Path(args.sweep).stem if args.name is None else args.name  # a .py path: its stem
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"bad --name {name!r}; allowed: letters, digits, '.', '_', '-'")
+        sized = sizing_trials(search, sweep.trials)  # a sampled choice may move memory
         placement = sweep_placement(
-            sweep.trials,
+            sized,
             args.card_gb if args.card_gb is not None else DEFAULT_CARD_GB,
             sweep.resources,
             args.gpus_per_trial,
@@ -304,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # checks the overrides before anything starts
         if args.card_gb is not None or args.workers is not None:
             # The cards are known here only when given; else run_sweep checks on the cluster's.
-            check_batches(sweep.trials, placement)
+            check_batches(sized, placement)
         if "://" in args.storage and not args.tracking_uri:
             raise ValueError(
                 f"--storage {args.storage} is shared storage: give --tracking-uri, an MLflow "
@@ -315,10 +323,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.dry_run:
+        shown = sweep.trials
+        if search.search != "grid":  # the sampled trials (random: seeded, as the run draws them)
+            from orchestrator.tune_search import preview
+
+            shown = preview(search, sweep.trials)
+            configs = [TrialConfig.from_dict(trial) for trial in shown]
         sys.stdout.write("".join(f"{trial_line(config)}\n" for config in configs))
+        count = search.trial_count(sweep.trials)
+        hours = gpu_hours(shown) * count / len(shown)
         print(
-            f"{len(configs)} trials; about {gpu_hours(sweep.trials):,.2f} GPU-hours at full scale "
-            "(the paper's Table 6 per-step times)",
+            f"{count} trials; about {hours:,.2f} GPU-hours at full scale "
+            "(the paper's Table 6 per-step times)"
+            + (f"; {search.describe()}" if search.describe() else ""),
             file=sys.stderr,
         )
         if args.card_gb is not None:
@@ -336,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Said first, before Ray, DeepSpeed and MLflow load and start talking.
-    first = f"vdm-sweeps: sweep {name!r}: {describe(configs)}{machine_note(args, configs)}"
+    first = f"vdm-sweeps: sweep {name!r}: {describe(configs, search)}{machine_note(args, configs)}"
     print(first, flush=True)
     from orchestrator.run import SweepRequest, run_sweep
 
@@ -349,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         card_gb=args.card_gb,
         gpus_per_trial=args.gpus_per_trial,
         workers=args.workers,
+        search=search,
     )
     try:
         return run_sweep(sweep, request)

@@ -12,7 +12,11 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
+from trainables.run_log import TRIAL_KEY_TAG
+
 SWEEP_TAG = "vdm.sweep"
+STOPPED_TAG = "vdm.stopped_early"  # who stopped the trial's run early: its scheduler ("ASHA")
+STOPPED_STEP_TAG = "vdm.stopped_at_step"
 
 
 def default_tracking_uri(experiment_dir: Path) -> str:
@@ -57,3 +61,19 @@ def finish_parent_run(tracking: dict[str, str], files: list[Path], failed: bool)
         folder = "report" if path.parent.name == "report" else None
         client.log_artifact(tracking["parent_run_id"], str(path), folder)
     client.set_terminated(tracking["parent_run_id"], status="FAILED" if failed else "FINISHED")
+
+
+def mark_stopped_early(tracking: dict[str, str], key: str, step: int, by: str) -> None:
+    """A trial its scheduler stopped (orchestrator.search): its run ends KILLED, neither FAILED
+    (nothing went wrong) nor FINISHED (it did not train to its last step, and the report's
+    tables, which read finished runs, must not mix its early scores in), tagged with who
+    stopped it and at which step."""
+    client = MlflowClient(tracking_uri=tracking["uri"])
+    runs = client.search_runs(
+        [tracking["experiment_id"]], filter_string=f"tags.`{TRIAL_KEY_TAG}` = '{key}'"
+    )
+    for run in runs:
+        client.set_tag(run.info.run_id, STOPPED_TAG, by)
+        client.set_tag(run.info.run_id, STOPPED_STEP_TAG, str(step))
+        if run.info.status != "KILLED":
+            client.set_terminated(run.info.run_id, status="KILLED")

@@ -8,6 +8,8 @@ from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
 from orchestrator.resources import placement_key, tune_bundles
+from orchestrator.search import Search
+from orchestrator.tune_search import param_trials, prepare_driver, tune_settings
 from search_spaces import Sweep
 from trainables.config import TrialConfig
 from trainables.storage import Storage
@@ -71,14 +73,20 @@ def build_tuner(
     placement: dict[str, dict[str, float]],
     max_failures: int = 2,
     callbacks: list[tune.Callback] | None = None,
+    search: Search | None = None,
 ) -> tuple[tune.Tuner, bool]:
     """Return the Tuner and whether it resumes an earlier run of the same sweep. `storage` is
     the sweep's own folder (local or a filesystem URI): Tune's experiment state, the trials'
     checkpoints and the latent cache all live there. `placement` is `sweep_placement`'s table:
-    each trial's resources by its `placement_key`."""
+    each trial's resources by its `placement_key`. `search`: the scheduler and sampling
+    (orchestrator.search); None, the default: the grid of the sweep's trials, FIFO. A restored
+    Tuner keeps the scheduler and searcher (with its state) it started with."""
+    search = search or Search()
+    prepare_driver(search)
+    trials = groups_first(sweep.trials, placement)
     trainable = tune.with_resources(spot_aware_trainable(), trial_placement)
     param_space: dict[str, Any] = {
-        "trial": tune.grid_search(groups_first(sweep.trials, placement)),
+        "trial": param_trials(search, trials),
         "tracking": tracking,
         "placement": placement,
         "cache_dir": storage.child("cache").uri,
@@ -98,10 +106,12 @@ def build_tuner(
         trainable,
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=sweep.max_concurrent_trials,
             reuse_actors=reuses_actors(sweep),
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
+            # The concurrency, and the scheduler and searcher of a search other than the
+            # default grid, FIFO (orchestrator.tune_search).
+            **tune_settings(search, trials, sweep.max_concurrent_trials),
         ),
         run_config=tune.RunConfig(
             name=storage.root.rstrip("/").rsplit("/", 1)[-1],

@@ -38,6 +38,10 @@ class Sweep:
     # the policy of orchestrator.tuner.reuses_actors; False: a fresh process for every trial.
     reuse_actors: bool | None = None
     tables: list[Table] = field(default_factory=list)
+    # Ranges to sample trial settings from, on top of each trial, with `--search random` or
+    # `optuna` (orchestrator.search): Tune's own objects, e.g. {"lr": tune.loguniform(1e-5,
+    # 1e-3), "rank": tune.choice([4, 8, 16])}. Empty: the grid of `trials`, as the paper's.
+    search: dict[str, Any] = field(default_factory=dict)
 
 
 def sweep_names() -> list[str]:

@@ -11,10 +11,11 @@ which holds the GIL against training) and in the driver (loggers, progress). So 
 comes sooner than `every_seconds` after the last one sent is held, and the next one replaces it:
 Tune sees the newest metrics at most that often, and the last one always (at `close`). MLflow
 still gets every point (trainables.run_log); at full scale, where steps take seconds, nothing is
-held. What Tune answers through `report` still reaches the training thread: a stop (Tune raises
-SystemExit in the reporting thread) or an error is raised at the next report, and the reports
-queued after it are dropped. Group trials need none of this: their ranks' reports are polled by
-the trial's own thread (trainables.workers).
+held. A report with validation scores is never held: a sweep's scheduler (ASHA) judges trials on
+those alone. What Tune answers through `report` still reaches the training thread: a stop (Tune
+raises SystemExit in the reporting thread) or an error is raised at the next report, and the
+reports queued after it are dropped. Group trials need none of this: their ranks' reports are
+polled by the trial's own thread (trainables.workers).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class QueuedReports:
     def __call__(self, metrics: dict) -> None:
         self._queue.raise_failure()
         now = time.monotonic()
-        if now - self._sent_at < self._every:
+        if now - self._sent_at < self._every and not validated(metrics):
             self._held = dict(metrics)
             return
         self._send(dict(metrics), now)
@@ -58,6 +59,12 @@ class QueuedReports:
                 self._send(self._held, time.monotonic())
         finally:
             self._queue.close()
+
+
+def validated(metrics: dict) -> bool:
+    """Whether a report carries validation scores: it is never held or replaced, since a
+    sweep's scheduler judges trials on those reports alone (orchestrator.search)."""
+    return any(key.startswith("val_") for key in metrics)
 
 
 @contextlib.contextmanager

@@ -323,12 +323,14 @@ class Loop:
                         self.stop(step)
                 elif metrics:
                     self.session.report({**metrics, "step": step})
-        except BaseException:
+        except BaseException as error:
             # A checkpoint already on its way is still a good one: let it land, then fail.
             with contextlib.suppress(Exception):
                 self.writes.close()
             if self.run is not None:
-                self.run.finish("FAILED")
+                # SystemExit: Tune stopped the trial (its scheduler, or the sweep's end), which
+                # is no failure; a retry or a resume re-opens the run either way.
+                self.run.finish("KILLED" if isinstance(error, SystemExit) else "FAILED")
             raise
         self.writes.close()
         if self.run is not None:
