@@ -422,7 +422,7 @@ def cluster(s3, short_ray_tmp, monkeypatch):
         local.shutdown()
 
 
-@pytest.mark.slow  # ~90 s
+@pytest.mark.slow  # ~2 min on 2 busy cores (half of it DeepSpeed's op build, when stale)
 def test_a_lost_worker_node_s_trials_are_retried_on_the_others(
     sweep_file, uninterrupted, tmp_path, s3, mlflow_server, cluster
 ):
