@@ -1,6 +1,7 @@
 """Spot life, on real tiny sweeps driven through the CLI in their own processes: the driver is
 SIGKILLed and the same command resumes; a trial's process is SIGKILLed or gets a spot notice
-(SIGTERM) and Tune retries it; a whole node is lost with the storage on an S3 server. After each,
+(SIGTERM) and Tune retries it; a whole node is lost with the storage on an S3 server; a worker node
+of a multi-node cluster is lost mid-trial and the driver carries on without it. After each,
 no finished trial trains again, no trial redoes more than one checkpoint interval, each trial
 has one MLflow run with one metric point per step, and its adapter equals the uninterrupted one.
 """
@@ -394,3 +395,85 @@ def test_a_name_is_one_search_space_and_resume_needs_a_sweep(sweep_file, tmp_pat
     assert main([str(sweep_file), "--storage", str(root), "--name", "absent", "--resume"]) == 2
     assert "error: --resume: there is no sweep 'absent' in" in capsys.readouterr().err
     assert not (root / "absent").exists()
+
+
+# ---- a worker node of a multi-node cluster lost ----------------------------------------------
+
+
+@pytest.fixture
+def cluster(s3, short_ray_tmp, monkeypatch):
+    """Ray's own test cluster on this machine (tests/orchestrator/local_cluster.py): a head with
+    no CPUs; worker nodes are added by the test. Started after the S3 server's credentials are
+    in the environment, which its nodes' processes inherit (as instance profiles give them on a
+    real cluster). Ray's temp folder and "current cluster" file are the test's own."""
+    from tests.orchestrator.local_cluster import LocalCluster
+
+    monkeypatch.setenv("RAY_TMPDIR", short_ray_tmp)
+    monkeypatch.setenv("TMPDIR", short_ray_tmp)
+    # Every node and the driver on the loopback address (where Ray would take this machine's
+    # own: its `ENABLE_RAY_CLUSTER` off makes `get_node_ip_address` the loopback one).
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # A lost node is declared dead after 5 missed health checks a second apart (Ray's default:
+    # 3 s apart), so that Tune hears of it in seconds.
+    local = LocalCluster({"health_check_period_ms": 1000, "health_check_failure_threshold": 5})
+    try:
+        yield local
+    finally:
+        local.shutdown()
+
+
+@pytest.mark.slow  # ~2 min on 2 busy cores (half of it DeepSpeed's op build, when stale)
+def test_a_lost_worker_node_s_trials_are_retried_on_the_others(
+    sweep_file, uninterrupted, tmp_path, s3, mlflow_server, cluster
+):
+    # A trial gets {CPU: 1, GPU: 0.25} here and {CPU: 1} in the uninterrupted sweep (no GPU in
+    # a local Ray on this machine): Ray sets OMP_NUM_THREADS, and `tune_trial` torch's threads,
+    # to the whole CPUs assigned, 1 in both; the logical GPU is no device (no CUDA here). So
+    # both compute the same bits.
+    cluster.add("a10g-24gb", "a10g")
+    cluster.add("h100-80gb-x8", "h100")
+    storage = Storage(s3).child("nodes")
+    trials = stores(storage)
+
+    def checkpointed_on_a_node() -> str | None:
+        """The worker node of a trial that has a checkpoint and has not finished."""
+        cluster.remember()
+        for store in trials.values():
+            step = store.latest()
+            if step and step < STEPS and (node := cluster.node_of(store.attempts()[-1]["pid"])):
+                return node
+        return None
+
+    args = ("--address", cluster.address, "--tracking-uri", mlflow_server)
+    driver = Driver(sweep_file, s3, "nodes", dict(os.environ), tmp_path / "driver.log", *args)
+    try:
+        lost = wait_for(checkpointed_on_a_node, 240, "a checkpoint on a worker node", driver, 0.25)
+        cluster.lose(lost)
+        kill_time = time.time()
+        at_kill = complete_steps(storage)
+        cluster.add("a10g-24gb", "joined")  # a replacement joins mid-sweep
+        wait_for(lambda: cluster.remember() or driver.process.poll() is not None, 300, "the sweep")
+        assert driver.wait() == 0, driver.output()[-3000:]
+    finally:  # on failure too: the driver, and whatever it started, by their ids
+        driver.kill()
+
+    assert "Ray cluster with 9 GPUs of 24 GB" in driver.output()  # 1 + 8; the smaller class
+    starts = {
+        seed: [(a["from_step"], cluster.node_of(a["pid"]), a["time"]) for a in store.attempts()]
+        for seed, store in trials.items()
+    }
+    # Every start ran on a worker node: none on the head, which has no CPU.
+    assert all(node for attempts in starts.values() for _, node, _ in attempts), starts
+    # The trials the lost node was running were retried on the nodes still there, from the
+    # checkpoints they had (every start after the loss began at the newest one).
+    interrupted = [
+        seed
+        for seed, attempts in starts.items()
+        if attempts[-1][1] != lost
+        and any(node == lost for _, node, _ in attempts)
+        and (at_kill[seed] or 0) < STEPS
+    ]
+    assert interrupted and all(at_kill[seed] for seed in interrupted), (lost, at_kill, starts)
+    check_resumed_exactly(storage, at_kill, kill_time)
+    check_mlflow(mlflow_server, "nodes")
+    assert adapters(storage) == uninterrupted
