@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from orchestrator.gpu_estimates import (
     SPECS,
@@ -202,6 +203,48 @@ def card_memory_gb(cluster_resources: dict[str, float]) -> float | None:
         if count > 0 and (match := _CARD_CLASS.fullmatch(key))
     ]
     return min(classes) if classes else DEFAULT_CARD_GB
+
+
+#: Where `ray up` leaves the cluster's config on its head (Ray Tune looks for it there too:
+#: ray.tune.execution.cluster_info).
+AUTOSCALER_CONFIG = "~/ray_bootstrap_config.yaml"
+
+
+def launchable_resources(config_path: str | Path = AUTOSCALER_CONFIG) -> dict[str, float]:
+    """One node's resources of each worker type the cluster's autoscaler can launch, summed
+    ({} without an autoscaler config). cluster.yaml starts every GPU type at zero nodes: a sweep
+    started right after `ray up` sees no GPU in `ray.cluster_resources()`, yet must ask for GPU
+    shares, since that demand is what makes the autoscaler launch the GPU nodes."""
+    import yaml
+
+    path = Path(config_path).expanduser()
+    if not path.is_file():
+        return {}
+    config = yaml.safe_load(path.read_text()) or {}
+    head = config.get("head_node_type")
+    out: dict[str, float] = {}
+    for name, node_type in (config.get("available_node_types") or {}).items():
+        if name == head or node_type.get("max_workers", 1) <= 0:
+            continue
+        for key, amount in (node_type.get("resources") or {}).items():
+            out[key] = out.get(key, 0.0) + float(amount)
+    return out
+
+
+def cluster_card_gb(
+    cluster_resources: dict[str, float],
+    launchable: dict[str, float],
+    requested: float | None = None,
+) -> float | None:
+    """The card class a sweep's trials are sized for: `requested` (--card-gb), else the smallest
+    class among the GPUs up now and those the autoscaler can launch (`card_memory_gb`). None
+    where there is no GPU now or later: the trials run on the CPU."""
+    if cluster_resources.get("GPU", 0) <= 0 and launchable.get("GPU", 0) <= 0:
+        return None
+    merged = dict(launchable)
+    for key, amount in cluster_resources.items():
+        merged[key] = merged.get(key, 0.0) + amount
+    return requested or card_memory_gb(merged)
 
 
 def sweep_placement(

@@ -15,7 +15,7 @@ from orchestrator.identity import claim
 from orchestrator.placement_checks import check_batches
 from orchestrator.progress import SweepProgress
 from orchestrator.report import build_report, collect_runs, collect_stopped
-from orchestrator.resources import card_memory_gb, shares, sweep_placement
+from orchestrator.resources import cluster_card_gb, launchable_resources, shares, sweep_placement
 from orchestrator.results import results_table, write_tables
 from orchestrator.search import Search, sizing_trials
 from orchestrator.tracking import (
@@ -72,9 +72,9 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
     ray.init(address=request.address, include_dashboard=False, logging_level=logging.WARNING)
     try:
         cluster = ray.cluster_resources()
-        card_gb = request.card_gb or card_memory_gb(cluster)
-        if not cluster.get("GPU"):
-            card_gb = None
+        # On a cluster of `ray up`, the GPU node types its autoscaler can launch count too.
+        launchable = launchable_resources() if request.address is not None else {}
+        card_gb = cluster_card_gb(cluster, launchable, request.card_gb)
         placement = sweep_placement(
             sized,
             card_gb,
@@ -86,7 +86,12 @@ def run_sweep(sweep: Sweep, request: SweepRequest) -> int:
         if request.address is not None:  # locally, the CLI checked them before Ray started
             check_on_cluster(sweep.trials, cluster)  # where trials read them: a GPU node
         gpus = cluster.get("GPU", 0.0)
-        where = f"{gpus:g} GPUs of {card_gb:g} GB" if card_gb else "no GPU: trials run on the CPU"
+        if not card_gb:
+            where = "no GPU: trials run on the CPU"
+        elif gpus:
+            where = f"{gpus:g} GPUs of {card_gb:g} GB"
+        else:
+            where = f"no GPU up yet; the autoscaler launches GPU nodes for {card_gb:g} GB shares"
         print(f"vdm-sweeps: Ray cluster with {where}; per trial: {shares(placement)}", flush=True)
         artifacts = (
             (experiment_dir / "mlartifacts").resolve().as_uri()

@@ -451,3 +451,36 @@ def test_secret_scan_finds_planted_secrets():
         "Ray token value",
     ]
     assert secret_findings("export RAY_AUTH_TOKEN_PATH=/x") == []
+
+
+def test_a_sweep_right_after_ray_up_sizes_trials_for_the_gpu_nodes_to_come(tmp_path):
+    """cluster.yaml starts its GPU types at zero nodes: the driver reads the autoscaler's node
+    types (the config `ray up` leaves on the head) so that trials still ask for GPU shares of
+    the smallest card class, the demand that launches the GPU nodes."""
+    from orchestrator.resources import cluster_card_gb, launchable_resources
+
+    config = yaml.safe_load(CLUSTER_YAML.read_text())
+    types = config["available_node_types"]
+    workers = [t for name, t in types.items() if name != config["head_node_type"]]
+    assert all(t["min_workers"] == 0 for t in workers)  # no GPU is up right after `ray up`
+
+    launchable = launchable_resources(CLUSTER_YAML)
+    assert launchable["GPU"] == sum(t["resources"].get("GPU", 0) for t in workers) > 0
+    assert {"vram_24gb", "vram_80gb"} <= set(launchable)
+    head_only = {"CPU": 0.0, "memory": 1e9}  # ray.cluster_resources() of the head alone
+    assert cluster_card_gb(head_only, {}) is None  # as before: no GPU now or later
+    assert cluster_card_gb(head_only, launchable) == 24  # the smallest class that can come
+    assert cluster_card_gb(head_only, launchable, requested=80) == 80
+    # An 80 GB node up now, a 24 GB type launchable later: sized for the smaller card.
+    up = {"CPU": 192.0, "GPU": 8.0, "vram_80gb": 8.0}
+    assert cluster_card_gb(up, {}) == 80
+    assert cluster_card_gb(up, launchable) == 24
+
+    # No autoscaler config (a local Ray, a hand-started cluster), a type that may not launch.
+    assert launchable_resources(tmp_path / "absent.yaml") == {}
+    capped = copy.deepcopy(config)
+    for name in capped["available_node_types"]:
+        if name != capped["head_node_type"]:
+            capped["available_node_types"][name]["max_workers"] = 0
+    (tmp_path / "capped.yaml").write_text(yaml.safe_dump(capped))
+    assert launchable_resources(tmp_path / "capped.yaml") == {}
