@@ -35,11 +35,11 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || ( $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null )
 
-# The suite's modules spread over TEST_WORKERS processes (pytest-xdist), one module per worker at a
-# time (tests/conftest.py groups them), so the idle time of Ray starts and servers overlaps work.
+# The suite's modules spread over TEST_WORKERS processes (pytest-xdist), each module whole on one
+# worker (tests/conftest.py), so the idle time of Ray starts and servers overlaps work.
 TEST_WORKERS ?= 2
 test: install browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .

@@ -64,15 +64,42 @@ def session_factory(tmp_path):
     return make
 
 
-# ---- running the suite on several xdist workers (`make test`: -n 2 --dist loadgroup) ---------
+# ---- running the suite on several xdist workers (`make test`: -n 2 --dist loadfile) ----------
+
+#: The session-scoped fixture of tests/orchestrator/conftest.py (a real tiny sweep): the modules
+#: that read it run on one worker, so it is built once.
+SHARED_SWEEP = "report_sweep"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, except that the modules reading the shared sweep are one unit of
+    work: each module runs whole on one worker, so its module-scoped fixtures (a sweep, a Ray
+    cluster) are built once, and the shared sweep too. (xdist's own `loadgroup` cannot do this
+    on pytest 9: it renames test ids through an attribute pytest no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = Path(config.rootpath)
+    shared = {
+        path.relative_to(root).as_posix()
+        for path in Path(__file__).parent.rglob("test_*.py")
+        if SHARED_SWEEP in path.read_text()
+    }
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SHARED_SWEEP if module in shared else module
+
+    return ModuleScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """One xdist group per test module, so a module's own fixtures (a module-scoped sweep, a
-    Ray cluster) are built once, on one worker; the modules that read the shared tiny sweep
-    (`report_sweep`, session-scoped) form one group, so it too is built once."""
-    shared = {item.module.__name__ for item in items if "report_sweep" in item.fixturenames}
+    """Modules with the most slow tests first (a stable sort): the workers start on the long
+    units, and the short ones fill in around them at the end."""
+    slow: dict[str, int] = {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__
-            item.add_marker(pytest.mark.xdist_group("report_sweep" if module in shared else module))
+        module = item.nodeid.split("::", 1)[0]
+        slow[module] = slow.get(module, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[item.nodeid.split("::", 1)[0]])
