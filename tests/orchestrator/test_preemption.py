@@ -62,6 +62,7 @@ class Driver:
             start_new_session=True,
         )  # fmt: skip
         self.seen: dict[int, psutil.Process] = {}
+        STARTED.append(self)
 
     def remember(self) -> None:
         try:
@@ -97,6 +98,20 @@ class Driver:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+#: Every driver a test started: those still running when it ends (a failed wait, a timeout)
+#: are killed with everything they started (`stop_left_drivers`).
+STARTED: list[Driver] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_left_drivers():
+    yield
+    while STARTED:
+        driver = STARTED.pop()
+        if driver.process.poll() is None:
+            driver.kill()
 
 
 def wait_for(condition, timeout: float, what: str, driver: Driver | None = None, poll: float = 0.2):
