@@ -4,6 +4,7 @@ whose name does not start with an underscore is one of them, named by its module
 from __future__ import annotations
 
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 
 import search_spaces
@@ -36,3 +37,10 @@ def test_every_task_module_is_a_task_named_by_its_module():
 def test_every_sweep_module_is_a_sweep_named_by_its_module():
     assert sweep_names() == entries(search_spaces)
     assert all(isinstance(load_sweep(name), Sweep) for name in sweep_names())
+
+
+def test_the_suites_long_pole_named_in_conftest_is_a_test_module():
+    """tests/conftest.py starts this module first on the xdist workers; renamed, it would not."""
+    from tests.conftest import START_FIRST
+
+    assert (Path(__file__).resolve().parents[1] / START_FIRST).is_file()
