@@ -5,10 +5,9 @@ in exactly one of three kinds, so a new benchmark cannot go unclassified:
 
 - run here, in its `--quick` mode;
 - `TESTED_ELSEWHERE`: a test of its own runs it small;
-- `STARTS_RAY`: its quick mode starts a local Ray cluster and its actors (about a minute each on
-  2 cores, five of them: more than the suite's budget allows). Run them by hand with
-  `for b in step_overhead memory sweep_machinery sweep_overhead packing; do
-  .venv/bin/python -m benchmarks.$b --quick --out /tmp/$b.json; done`.
+- `STARTS_RAY`: its quick mode starts a local Ray cluster and its actors (17–76 s each on 2
+  quiet cores); tests/benchmarks/test_quick_ray.py runs those, a unit of its own that another
+  worker runs beside this one (`make test`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -59,9 +58,8 @@ def test_the_benchmarks_are_found():
     assert not any(name.startswith("_") or name == "harness" for name in found)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", run_here())
-def test_quick(name, tmp_path):
+def check_quick(name: str, tmp_path: Path) -> None:
+    """`python -m benchmarks.NAME --quick` ends well, with its command and a row in its results."""
     out = tmp_path / f"{name}.json"
     command = [sys.executable, "-m", f"benchmarks.{name}", "--quick", "--out", str(out)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -69,3 +67,9 @@ def test_quick(name, tmp_path):
     record = json.loads(out.read_text())
     assert f"benchmarks.{name}" in record["command"] and "--quick" in record["command"]
     assert len(record["rows"]) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", run_here())
+def test_quick(name, tmp_path):
+    check_quick(name, tmp_path)
