@@ -37,7 +37,7 @@ browser:
 
 # The suite's modules spread over TEST_WORKERS processes (pytest-xdist), each module whole on one
 # worker (tests/conftest.py), so the idle time of Ray starts and servers overlaps work.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 test: install browser
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
