@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import sys
 import time
@@ -40,6 +39,7 @@ from orchestrator.image_folder import list_images, read_fitted, targets_for
 from orchestrator.sweep import check_weights
 from tasks import get_task
 from tasks import metrics as task_metrics
+from tasks.datasets.pairs import scores_from_target_alone
 from trainables.backbones import Backbone, load, min_sample_steps
 from trainables.config import TrialConfig
 from trainables.media import write_atomically, write_png, write_video
@@ -159,9 +159,7 @@ def scored_metrics(config: TrialConfig) -> tuple[tuple[str, ...], tuple[str, ...
     depth, labels, keypoints)."""
     scored, skipped = [], []
     for name in get_task(config.task).metrics_for(config.dataset, config.data_root):
-        extra = list(inspect.signature(getattr(task_metrics, name)).parameters.values())[2:]
-        needs = [p for p in extra if p.default is inspect.Parameter.empty]
-        (skipped if needs else scored).append(name)
+        (scored if scores_from_target_alone(name) else skipped).append(name)
     return tuple(scored), tuple(skipped)
 
 

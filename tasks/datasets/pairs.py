@@ -37,18 +37,22 @@ LAYOUT = "a folder of pairs: train/x/NAME.png with train/y/NAME.png (png, jpg), 
 _UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
+def scores_from_target_alone(name: str) -> bool:
+    """Whether metric `name` of `tasks.metrics` scores a prediction against its target image
+    alone: no inpainting mask, depth or labels besides, which a folder of images lacks (and
+    `orchestrator.predict --targets` too)."""
+    parameters = list(inspect.signature(getattr(_metrics, name)).parameters.values())
+    rest_optional = all(p.default is not p.empty for p in parameters[2:])
+    return [p.name for p in parameters[:2]] == ["pred", "target"] and rest_optional
+
+
 def pair_metrics() -> list[str]:
-    """The metrics of `tasks.metrics` a folder may name: those that score a prediction against
-    its target alone (no inpainting mask, depth or labels, which a folder of images lacks)."""
+    """The metrics of `tasks.metrics` a folder may name: those scored from the target alone."""
     names = []
     for name, function in vars(_metrics).items():
         if name.startswith("_") or not inspect.isfunction(function):
             continue
-        if function.__module__ != _metrics.__name__:
-            continue
-        parameters = list(inspect.signature(function).parameters.values())
-        rest_optional = all(p.default is not p.empty for p in parameters[2:])
-        if [p.name for p in parameters[:2]] == ["pred", "target"] and rest_optional:
+        if function.__module__ == _metrics.__name__ and scores_from_target_alone(name):
             names.append(name)
     return sorted(names)
 
